@@ -1,0 +1,31 @@
+/* common.h — macros that let one per-element function serve CPU and GPU.
+ *
+ * PHIVE_HD marks a function __host__ __device__ under nvcc and plain static
+ * inline under gcc.  PHIVE_ATOMIC_ADD is the single scatter-add used by
+ * backward passes: atomicAdd on the device, an OpenMP atomic on the host.
+ * Valid C and C++: no VLAs, `restrict` only through PHIVE_RESTRICT.
+ */
+#ifndef PHIVE_KERNELS_COMMON_H
+#define PHIVE_KERNELS_COMMON_H
+
+#include "phive/real.h"
+
+#if defined(__CUDACC__)
+#define PHIVE_HD static inline __host__ __device__
+#define PHIVE_RESTRICT __restrict__
+#else
+#define PHIVE_HD static inline
+#define PHIVE_RESTRICT restrict
+#endif
+
+#if defined(__CUDA_ARCH__)
+#define PHIVE_ATOMIC_ADD(ptr, value) atomicAdd((ptr), (value))
+#else
+#define PHIVE_ATOMIC_ADD(ptr, value) \
+    do {                             \
+        _Pragma("omp atomic")        \
+        *(ptr) += (value);           \
+    } while (0)
+#endif
+
+#endif

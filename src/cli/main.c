@@ -1,0 +1,50 @@
+/* main.c — bin/phive: MPI + PETSc start-up, then one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "phive/errors.h"
+#include "phive/h5io.h"
+#include "phive/log.h"
+#include "phive/petsc_env.h"
+
+static const char usage[] =
+    "usage: phive COMMAND ...\n"
+    "  run CONFIG [section.key=value ...] [--out DIR] [--force]   run one job\n"
+    "  sweep FILE [--out DIR] [--ranks-per-job N] [--array-index I --array-count N]\n"
+    "        [--list]                                            (--list: print the job ids only)\n"
+    "                                                            run every job of a sweep file\n"
+    "  report DIR                                                rebuild DIR/summary.{csv,md,h5}\n"
+    "  info                                                      build, ranks, devices, libraries\n"
+    "exit codes: 0 all complete, 1 a job failed or bad input, 2 usage, 75 stopped by a signal: requeue\n";
+
+int main(int argc, char **argv)
+{
+    dist_ctx d;
+    if (dist_init(&argc, &argv, &d)) {
+        fprintf(stderr, "phive: %s\n", err_message());
+        return PHIVE_EXIT_FAILED;
+    }
+    log_init(d.world_rank);
+    h5io_init();
+    if (petsc_start()) {
+        fprintf(stderr, "phive: %s\n", err_message());
+        dist_finalize(&d);
+        return PHIVE_EXIT_FAILED;
+    }
+    signals_install(); /* after PetscInitialize, which installs its own handlers */
+    const char *command = argc > 1 ? argv[1] : "help";
+    int code;
+    if (!strcmp(command, "run")) code = cmd_run(argc - 2, argv + 2, &d);
+    else if (!strcmp(command, "sweep")) code = cmd_sweep(argc - 2, argv + 2, &d);
+    else if (!strcmp(command, "report")) code = cmd_report(argc - 2, argv + 2, &d);
+    else if (!strcmp(command, "info")) code = cmd_info(argc - 2, argv + 2, &d);
+    else {
+        int asked = !strcmp(command, "help") || !strcmp(command, "--help") || !strcmp(command, "-h");
+        if (d.world_rank == 0) fprintf(asked ? stdout : stderr, "%s%s", asked ? "" : "phive: unknown command\n", usage);
+        code = asked ? PHIVE_EXIT_OK : PHIVE_EXIT_USAGE;
+    }
+    petsc_stop();
+    dist_finalize(&d);
+    return code;
+}

@@ -1,0 +1,44 @@
+# lib.sh — shared helpers of the integration tests (sourced).
+set -euo pipefail
+PHIVE=${PHIVE_BIN:-$PWD/bin/phive}
+PY=/usr/bin/python3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+check() { echo "check: $*"; }
+
+# expect_error CODE PATTERN -- command...: runs the command, wants exit CODE and PATTERN in its output
+expect_error() {
+    local code=$1 pattern=$2
+    shift 3
+    local out rc=0
+    out=$("$@" 2>&1) || rc=$?
+    [ "$rc" -eq "$code" ] || fail "'$*' exited $rc, expected $code; output: $out"
+    grep -qE -- "$pattern" <<<"$out" || fail "'$*' output lacks /$pattern/: $out"
+    echo "ok: $* -> exit $rc, /$pattern/"
+}
+
+# A fast SDF config for the tests: small net, few iterations, one thread per rank.
+small_config() {
+    cat >"$1" <<EOC
+include = $PWD/configs/sdf/default.ini
+[job]
+name = t
+[model]
+width = 32
+hidden_layers = 2
+[train]
+iterations = ${2:-200}
+batch = 512
+[eval]
+points = 4000
+grid = 16
+[run]
+threads = 1
+checkpoint_every = 50
+log_every = 100
+EOC
+}

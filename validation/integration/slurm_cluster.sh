@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# slurm_cluster.sh — a real, throw-away single-node SLURM for integration tests.
+#
+#   slurm_cluster.sh start DIR   start munged (if needed), slurmctld and slurmd with
+#                                state, spool, logs and pid files under DIR
+#   slurm_cluster.sh stop DIR    cancel jobs, kill what `start DIR` started (by pid)
+#   slurm_cluster.sh env DIR     print `export SLURM_CONF=...` for eval
+#
+# Clients must use the private config: export SLURM_CONF=DIR/slurm.conf.
+# Runs as root (SlurmUser=root). Every wait is bounded; failures print log tails.
+set -euo pipefail
+
+PROG=slurm_cluster.sh
+START_TIMEOUT=${SLURM_CLUSTER_START_TIMEOUT:-60}   # seconds until the node must be idle
+CTLD_PORT=${SLURM_CLUSTER_CTLD_PORT:-6817}
+SLURMD_PORT=${SLURM_CLUSTER_SLURMD_PORT:-6818}
+
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+log() { echo "$PROG: $*" >&2; }
+
+# kill -0 succeeds on zombies, and PID 1 here does not always reap promptly: treat Z as dead.
+alive() {
+    local pid=$1 st
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || return 1
+    st=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# Wait up to $2 seconds (tenths resolution) for pid $1 to be gone.
+wait_gone() {
+    local pid=$1 n=$(( $2 * 10 ))
+    while alive "$pid" && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+    ! alive "$pid"
+}
+
+# TERM, then KILL after $2 seconds.
+stop_pid() {
+    local pid=$1 grace=${2:-10} name=${3:-process}
+    alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid" "$grace"; then
+        log "$name ($pid) ignored SIGTERM for ${grace}s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait_gone "$pid" 5 || log "warning: $name ($pid) still alive after SIGKILL"
+    fi
+}
+
+# slurmstepd daemons of this cluster: slurmd double-forks them (parent is PID 1), so find them by
+# the SLURM_CONF=DIR/slurm.conf they inherit from our slurmd.
+stepds() {
+    local conf=$1 p
+    for p in $(pgrep -x slurmstepd 2>/dev/null || true); do
+        tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qxF "SLURM_CONF=$conf" && echo "$p"
+    done
+    return 0
+}
+
+# All descendants of a pid, recursively.
+descendants() {
+    local pid=$1 c
+    for c in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+        echo "$c"
+        descendants "$c"
+    done
+}
+
+pidfile_pid() { if [ -s "$1" ]; then tr -dc '0-9' <"$1"; fi; }
+
+tails() {
+    local d=$1 f
+    for f in "$d"/log/slurmctld.log "$d"/log/slurmd.log "$d"/log/munged.log; do
+        [ -f "$f" ] || continue
+        echo "----- tail $f -----" >&2
+        tail -n 30 "$f" >&2 || true
+    done
+}
+
+munge_works() { timeout 5 munge -n 2>/dev/null | timeout 5 unmunge >/dev/null 2>&1; }
+
+start_munge() {
+    local d=$1 key=/etc/munge/munge.key pid
+    if munge_works; then
+        log "munged already running; leaving it alone"
+        return 0
+    fi
+    command -v munged >/dev/null || die "munged not installed (apt-get install munge)"
+    getent passwd munge >/dev/null || die "no 'munge' user (is the munge package installed?)"
+    install -d -o munge -g munge -m 0700 /etc/munge /var/lib/munge /var/log/munge
+    install -d -o munge -g munge -m 0755 /run/munge
+    if [ ! -s "$key" ]; then
+        log "creating $key"
+        if command -v mungekey >/dev/null; then
+            mungekey --create --keyfile="$key" --force
+        else
+            dd if=/dev/urandom of="$key" bs=1 count=1024 status=none
+        fi
+    fi
+    # munged refuses keys that are readable by others or not owned by its user.
+    chown munge:munge "$key"; chmod 0600 "$key"
+    # A stale pid file or socket from a dead munged makes the new one refuse to start.
+    rm -f /run/munge/munged.pid
+    timeout 15 runuser -u munge -- /usr/sbin/munged --force \
+        --log-file=/var/log/munge/munged.log </dev/null >/dev/null 2>&1 \
+        || { tail -n 20 /var/log/munge/munged.log >&2 || true; die "munged failed to start"; }
+    local n=50
+    until munge_works; do
+        n=$((n - 1)); [ "$n" -gt 0 ] || { tail -n 20 /var/log/munge/munged.log >&2 || true; die "munged not answering"; }
+        sleep 0.1
+    done
+    pid=$(pidfile_pid /run/munge/munged.pid)
+    echo "$pid" >"$d/run/munged.started"   # we own it: stop will kill exactly this pid
+    log "started munged (pid $pid)"
+}
+
+port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+write_conf() {
+    local d=$1 host cpus mem topo
+    host=$(hostname -s)
+    cpus=$(nproc)
+    # Use slurmd's own view of the topology so it registers without "Low socket*core" drain;
+    # take 95% of memory so small fluctuations never mark the node invalid.
+    topo=$(slurmd -C 2>/dev/null | head -n1 | grep -o 'Boards=.*ThreadsPerCore=[0-9]*' || true)
+    mem=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.95 }' /proc/meminfo)
+    cat >"$d/slurm.conf" <<EOF
+# Generated by $PROG for a private single-node test cluster. Do not use in production.
+ClusterName=phivetest
+SlurmctldHost=$host
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+# No cgroups here (VMs/containers): track processes by parentage, no task binding.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+MpiDefault=none
+# Requeue must be allowed; RequeueExit is deliberately NOT set so the test proves that the
+# batch script itself requeues (exit 75 -> scontrol requeue), as on a production cluster.
+JobRequeue=1
+ReturnToService=2
+# Short timeouts so tests finish quickly and a stuck job is killed fast.
+KillWait=5
+MessageTimeout=10
+SlurmctldTimeout=30
+SlurmdTimeout=30
+InactiveLimit=0
+# sbatch --wait polls every min(MinJobAge/2, 32) s after 2+8 s: 16 keeps that at 8 s and
+# still leaves finished jobs visible to scontrol for a while.
+MinJobAge=16
+StateSaveLocation=$d/state
+SlurmdSpoolDir=$d/spool/slurmd-%n
+SlurmctldPidFile=$d/run/slurmctld.pid
+SlurmdPidFile=$d/run/slurmd.pid
+SlurmctldLogFile=$d/log/slurmctld.log
+SlurmdLogFile=$d/log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+NodeName=$host CPUs=$cpus ${topo} RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+EOF
+}
+
+cmd_start() {
+    local d=$1 host deadline state
+    mkdir -p "$d"/state "$d"/spool "$d"/run "$d"/log
+    d=$(cd "$d" && pwd)
+    for b in slurmctld slurmd sinfo munge; do command -v "$b" >/dev/null || die "$b not found (apt-get install slurm-wlm munge)"; done
+    [ "$(id -u)" = 0 ] || die "must run as root (SlurmUser=root)"
+    if alive "$(pidfile_pid "$d/run/slurmctld.pid")" || alive "$(pidfile_pid "$d/run/slurmd.pid")"; then
+        die "a cluster from $d is already running; run '$PROG stop $d' first"
+    fi
+    for p in "$CTLD_PORT" "$SLURMD_PORT"; do
+        port_busy "$p" && die "TCP port $p is in use (another slurmctld/slurmd?); set SLURM_CLUSTER_CTLD_PORT/SLURM_CLUSTER_SLURMD_PORT"
+    done
+    start_munge "$d"
+    write_conf "$d"
+    export SLURM_CONF=$d/slurm.conf
+    host=$(hostname -s)
+
+    # -c: clear saved state (fresh cluster); both daemonize, stdio detached so pipes close.
+    timeout 30 slurmctld -c -f "$SLURM_CONF" </dev/null >>"$d/log/slurmctld.stdio" 2>&1 \
+        || { tails "$d"; die "slurmctld failed to start"; }
+    timeout 30 slurmd -f "$SLURM_CONF" </dev/null >>"$d/log/slurmd.stdio" 2>&1 \
+        || { tails "$d"; die "slurmd failed to start"; }
+
+    deadline=$((SECONDS + START_TIMEOUT))
+    while :; do
+        state=$(timeout 10 sinfo -h -n "$host" -o '%T' 2>/dev/null | head -n1 || true)
+        case $state in
+            idle) break ;;
+            down*|drain*|fail*)
+                # ReturnToService=2 should clear this; nudge once in case of a stale reason.
+                timeout 10 scontrol update NodeName="$host" State=RESUME >/dev/null 2>&1 || true ;;
+        esac
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            tails "$d"
+            timeout 10 scontrol show node "$host" >&2 2>/dev/null || true
+            die "node $host not idle after ${START_TIMEOUT}s (state: '${state:-no answer}')"
+        fi
+        sleep 0.5
+    done
+    log "cluster up: node $host idle; export SLURM_CONF=$SLURM_CONF"
+}
+
+cmd_stop() {
+    local d=$1 ctld slurmd_pid ids p steps=""
+    [ -d "$d" ] || { log "no such directory $d; nothing to stop"; return 0; }
+    d=$(cd "$d" && pwd)
+    export SLURM_CONF=$d/slurm.conf
+    ctld=$(pidfile_pid "$d/run/slurmctld.pid")
+    slurmd_pid=$(pidfile_pid "$d/run/slurmd.pid")
+
+    # Cancel jobs while the controller is up so job processes are ended cleanly.
+    if alive "$ctld" && [ -f "$SLURM_CONF" ]; then
+        ids=$(timeout 10 squeue -h -o '%i' 2>/dev/null || true)
+        if [ -n "$ids" ]; then
+            log "cancelling jobs: $(echo "$ids" | tr '\n' ' ')"
+            # shellcheck disable=SC2086
+            timeout 10 scancel $ids 2>/dev/null || true
+            for _ in $(seq 1 100); do
+                [ -z "$(timeout 5 squeue -h -o '%i' 2>/dev/null || true)" ] && break
+                sleep 0.2
+            done
+        fi
+    fi
+    stop_pid "$slurmd_pid" 10 slurmd
+    stop_pid "$ctld" 10 slurmctld
+    # Leftover slurmstepd (and the job processes under them) survive slurmd; end them by pid.
+    for p in $(stepds "$SLURM_CONF"); do steps="$steps $p $(descendants "$p")"; done
+    if [ -n "${steps// /}" ]; then
+        log "killing leftover job processes:$steps"
+        for p in $steps; do kill -TERM "$p" 2>/dev/null || true; done
+        for p in $steps; do wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null || true; done
+    fi
+
+    if [ -s "$d/run/munged.started" ]; then
+        p=$(pidfile_pid "$d/run/munged.started")
+        stop_pid "$p" 5 munged
+        rm -f "$d/run/munged.started"
+    fi
+    rm -f "$d/run/slurmctld.pid" "$d/run/slurmd.pid"
+    log "cluster in $d stopped"
+}
+
+[ $# -eq 2 ] || { echo "usage: $PROG start|stop|env DIR" >&2; exit 2; }
+case $1 in
+    start) cmd_start "$2" ;;
+    stop) cmd_stop "$2" ;;
+    env) echo "export SLURM_CONF=$(cd "$2" && pwd)/slurm.conf" ;;
+    *) echo "usage: $PROG start|stop|env DIR" >&2; exit 2 ;;
+esac
