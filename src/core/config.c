@@ -1012,7 +1012,7 @@ static void emit_config(const config *c, text_sink emit, void *ctx)
         }
         const char *name = name_part(key), *value = c->entries[i].value;
         emit(ctx, name, strlen(name));
-        emit(ctx, value[0] ? " = " : " =", value[0] ? 3 : 2);
+        emit(ctx, " = ", 3); /* even before an empty value: readers split lines at " = " */
         emit(ctx, value, strlen(value));
         emit(ctx, "\n", 1);
     }

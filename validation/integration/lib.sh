@@ -17,7 +17,7 @@ expect_error() {
     local out rc=0
     out=$("$@" 2>&1) || rc=$?
     [ "$rc" -eq "$code" ] || fail "'$*' exited $rc, expected $code; output: $out"
-    grep -qE -- "$pattern" <<<"$out" || fail "'$*' output lacks /$pattern/: $out"
+    grep -qiE -- "$pattern" <<<"$out" || fail "'$*' output lacks /$pattern/: $out"
     echo "ok: $* -> exit $rc, /$pattern/"
 }
 

@@ -746,7 +746,7 @@ static void test_dump_format(void **state)
                                         "x.ini", NULL),
                      0);
     char *dump = config_dump(c);
-    assert_string_equal(dump, "[alpha]\nm =\nz = last\n\n[alpha.sub]\nk = v\n\n[zeta]\na = 1\nb = 2\n");
+    assert_string_equal(dump, "[alpha]\nm = \nz = last\n\n[alpha.sub]\nk = v\n\n[zeta]\na = 1\nb = 2\n");
     free(dump);
     config_free(c);
 }
