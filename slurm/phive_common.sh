@@ -45,7 +45,7 @@ _phive_on_signal() {
 _phive_on_late_signal() { phive_log "caught SIG$1 while requeueing; exiting"; exit 0; }
 
 _phive_requeue() {
-    local restarts=${SLURM_RESTART_COUNT:-0} max=${PHIVE_MAX_REQUEUES:-20} i
+    local restarts=${SLURM_RESTART_COUNT:-0} max=${PHIVE_MAX_REQUEUES:-20} i state
     if [ -z "${SLURM_JOB_ID:-}" ]; then
         phive_log "not running under Slurm; exiting 75 so the caller can restart"
         exit 75
@@ -56,6 +56,16 @@ _phive_requeue() {
     fi
     trap '_phive_on_late_signal USR1' USR1
     trap '_phive_on_late_signal TERM' TERM
+    # A plain `scancel` also reaches us as SIGTERM and phive exits 75 after checkpointing, but
+    # `scontrol requeue` would then resurrect a job the user cancelled. TIMEOUT/PREEMPTED are
+    # still requeued: that is what the checkpoint is for.
+    state=$(timeout 10 scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
+    phive_log "DEBUG state=$state"
+    if [ "$state" = CANCELLED ]; then
+        # Exit 0, not 75: a site's RequeueExit=75 must not requeue a cancelled job either.
+        phive_log "job $SLURM_JOB_ID was cancelled; checkpoint kept, not requeueing"
+        exit 0
+    fi
     for i in 1 2 3; do
         if timeout 30 scontrol requeue "$SLURM_JOB_ID"; then
             phive_log "requeued job $SLURM_JOB_ID (restart $((restarts + 1)))"
