@@ -28,14 +28,17 @@ _phive_child=""      # launcher pid
 _phive_nsig=0        # signals caught so far (distinguishes an interrupted wait from a real exit)
 _phive_lastsig=""
 
-# Forward as SIGUSR1 whatever we got: mpirun forwards USR1 to the ranks but turns TERM into a
-# hard abort of the job, and srun forwards USR1 as-is, so USR1 is the one graceful signal for both.
+# What to pass on. USR1 (the --signal=B:USR1@120 warning) goes on as USR1. TERM: srun forwards
+# it to the tasks (and may itself die of a USR1 while it is shutting down), while mpirun turns
+# TERM into a hard abort of the ranks but forwards USR1, so each launcher gets its graceful one.
 _phive_on_signal() {
+    local fwd=USR1
     _phive_nsig=$((_phive_nsig + 1))
     _phive_lastsig=$1
+    [ "$1" = TERM ] && [ "$PHIVE_LAUNCHER" = srun ] && fwd=TERM
     if [ -n "$_phive_child" ]; then
-        phive_log "caught SIG$1; forwarding SIGUSR1 to $PHIVE_LAUNCHER (pid $_phive_child)"
-        kill -USR1 "$_phive_child" 2>/dev/null || phive_log "launcher already gone"
+        phive_log "caught SIG$1; forwarding SIG$fwd to $PHIVE_LAUNCHER (pid $_phive_child)"
+        kill -"$fwd" "$_phive_child" 2>/dev/null || phive_log "launcher already gone"
     else
         phive_log "caught SIG$1 before launch"
     fi
@@ -56,14 +59,13 @@ _phive_requeue() {
     fi
     trap '_phive_on_late_signal USR1' USR1
     trap '_phive_on_late_signal TERM' TERM
-    # A plain `scancel` also reaches us as SIGTERM and phive exits 75 after checkpointing, but
-    # `scontrol requeue` would then resurrect a job the user cancelled. TIMEOUT/PREEMPTED are
-    # still requeued: that is what the checkpoint is for.
+    # Requeue only a job Slurm still considers RUNNING. A plain `scancel` (or the hard time
+    # limit, a node failure) also ends in SIGTERM -> checkpoint -> exit 75, but then the job is
+    # already COMPLETING and `scontrol requeue` would resurrect a job the user cancelled.
     state=$(timeout 10 scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true)
-    phive_log "DEBUG state=$state"
-    if [ "$state" = CANCELLED ]; then
-        # Exit 0, not 75: a site's RequeueExit=75 must not requeue a cancelled job either.
-        phive_log "job $SLURM_JOB_ID was cancelled; checkpoint kept, not requeueing"
+    if [ -n "$state" ] && [ "$state" != RUNNING ]; then
+        # Exit 0, not 75, so a site's RequeueExit=75 does not requeue it either.
+        phive_log "job $SLURM_JOB_ID is $state (cancelled or killed by Slurm): checkpoint kept, not requeueing"
         exit 0
     fi
     for i in 1 2 3; do

@@ -157,15 +157,16 @@ static int make_job(const sweep_file *f, const char *scene, const int *choice, j
         const char *value = f->grid[k].values[choice[k]];
         status = config_set(cfg, f->grid[k].key, value, origin);
         if (used < (int)sizeof label)
-            used += snprintf(label + used, sizeof label - used, "%s%s%s", k ? "_" : "-", short_key(f->grid[k].key), value);
+            used += snprintf(label + used, sizeof label - used, "%s%s=%s", k ? "_" : "-", short_key(f->grid[k].key), value);
     }
     label[JOB_ID_MAX - 12] = '\0'; /* leave room for the hash */
     if (status) {
         config_free(cfg);
         return -1;
     }
-    status = job_spec_make(job, cfg, label, origin);
-    return status ? err_context("%s: job '%s'", f->path, label) : 0;
+    if (job_spec_make(job, cfg, label, origin) == 0) return 0;
+    job_spec_free(job); /* the spec owns cfg from the start */
+    return err_context("%s: job '%s'", f->path, label);
 }
 
 static int expand(sweep *s, const sweep_file *f)

@@ -170,7 +170,7 @@ EOF
 
 cmd_start() {
     local d=$1 host deadline state
-    mkdir -p "$d"/state "$d"/spool "$d"/run "$d"/log
+    mkdir -p "$d"/state "$d"/spool/"slurmd-$(hostname -s)" "$d"/run "$d"/log
     d=$(cd "$d" && pwd)
     for b in slurmctld slurmd sinfo munge; do command -v "$b" >/dev/null || die "$b not found (apt-get install slurm-wlm munge)"; done
     [ "$(id -u)" = 0 ] || die "must run as root (SlurmUser=root)"

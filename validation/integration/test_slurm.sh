@@ -7,7 +7,8 @@
 # `#SBATCH --signal=B:USR1@120` does at the time limit). Expected chain: trap in the batch
 # shell -> SIGUSR1 forwarded to mpirun -> ranks -> phive checkpoints and exits 75 -> the script
 # runs `scontrol requeue` -> the job runs again, resumes, completes, exit 0.
-# Checks: sbatch exit 0, Restarts=1, the phive-slurm: markers in the job output, check_results.
+# Checks: sbatch exit 0, Restarts=1, the phive-slurm: markers in the job output, check_resumed,
+# check_results. Then slurm/phive_array.sbatch as a 2-task array (no preemption), check_results.
 #
 # Run from anywhere, as root, after `make`:  validation/integration/test_slurm.sh
 # Exit: 0 pass, 1 fail, 77 skipped (not root / slurm or munge not installed).
@@ -135,6 +136,13 @@ if bad:
 PY
 }
 
+# check_resumed LOG — the restarted run resumed from a checkpoint instead of starting over
+# (bin/phive prints "<job>: resuming from DIR/<job>/ckpt.h5 at iteration N" after the requeue).
+# ADAPT HERE if the app's wording changes.
+check_resumed() {
+    awk '/phive-slurm: .*requeued job/ { r = 1 } r && /resuming from .*ckpt\.h5/ { found = 1 } END { exit !found }' "$1"
+}
+
 # ---------------------------------------------------------------------------------------------
 say "phive=$PHIVE_BIN sweep=$SWEEP ntasks=$NTASKS work=$WORK"
 # Ports off the defaults so a real slurmd/slurmctld on this host does not collide with ours.
@@ -230,5 +238,29 @@ expect_marker 1 "app exited 0: all jobs complete" "second run completed"
 awk '/requeued job/ { r = NR } /app exited 0: all jobs complete/ { c = NR } END { exit !(r && c > r) }' "$log" \
     || fail "completion marker does not follow the requeue marker"
 
+check_resumed "$log" || fail "the restarted run did not report resuming from a ckpt.h5"
+ok "restarted run resumed from its checkpoint"
 check_results "$OUT" 2>&1 | sed 's/^/  /' || fail "results incomplete"
 ok "all results complete"
+
+# ---------------------------------------------------------------------------------------------
+# slurm/phive_array.sbatch: a 2-task array over the same sweep, ids 1-2 so the script's mapping
+# to the 0-based --array-index is exercised. No preemption here (same code path as above).
+OUT_ARRAY=$WORK/out-array
+rc=0
+timeout 300 sbatch --wait --parsable --array=1-2 --nodes=1 --ntasks-per-node=1 --job-name=phive-test-array \
+    --output="$WORK/array-%A_%a.out" "$REPO/slurm/phive_array.sbatch" "$SWEEP" "$OUT_ARRAY" \
+    >"$WORK/sbatch-array.out" 2>&1 || rc=$?
+ARRAY_ID=$(head -n1 "$WORK/sbatch-array.out" | grep -Eo '^[0-9]+' || true)
+[ "$rc" = 0 ] || fail "array job ${ARRAY_ID:-?}: sbatch --wait exited $rc"
+ok "array job $ARRAY_ID (tasks 1-2): sbatch --wait exited 0"
+for t in 1 2; do
+    alog=$WORK/array-${ARRAY_ID}_$t.out
+    [ -f "$alog" ] || fail "array task $t output $alog missing"
+    grep -qE "^phive-slurm: .* launch: .* --array-index $((t - 1)) --array-count 2( |$)" "$alog" \
+        || fail "array task $t was not launched with --array-index $((t - 1)) --array-count 2"
+    grep -qE "^phive-slurm: .* app exited 0: all jobs complete" "$alog" || fail "array task $t did not complete"
+    ok "array task $t ran --array-index $((t - 1)) --array-count 2 and completed"
+done
+check_results "$OUT_ARRAY" 2>&1 | sed 's/^/  /' || fail "array results incomplete"
+ok "all array results complete"

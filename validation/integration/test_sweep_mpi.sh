@@ -19,7 +19,7 @@ model.width = 16 24
 EOF
 "$PHIVE" sweep "$TMP/grid.sweep" --list >"$TMP/ids"
 [ "$(wc -l <"$TMP/ids")" -eq 6 ] || fail "expected 6 jobs, got $(wc -l <"$TMP/ids")"
-grep -q '^grid-torus-width24-[0-9a-f]\{8\}$' "$TMP/ids" || fail "unexpected job ids: $(cat "$TMP/ids")"
+grep -q '^grid-torus-width=24-[0-9a-f]\{8\}$' "$TMP/ids" || fail "unexpected job ids: $(cat "$TMP/ids")"
 "$PHIVE" sweep "$TMP/grid.sweep" --list | cmp -s - "$TMP/ids" || fail "job ids are not stable"
 
 victim=$(sed -n 3p "$TMP/ids")
