@@ -6,8 +6,6 @@
 #ifndef PHIVE_KERNELS_ADAM_H
 #define PHIVE_KERNELS_ADAM_H
 
-#include <math.h>
-
 #include "common.h"
 
 typedef struct {
@@ -23,7 +21,7 @@ PHIVE_HD void adam_update_element(real *PHIVE_RESTRICT param, real grad, real *P
     real v_new = c.beta2 * *v + (1 - c.beta2) * grad * grad;
     *m = m_new;
     *v = v_new;
-    *param -= c.step_size * m_new / (sqrt(v_new) * c.inv_sqrt_bc2 + c.eps);
+    *param -= c.step_size * m_new / (REAL_SQRT(v_new) * c.inv_sqrt_bc2 + c.eps);
 }
 
 #ifdef PHIVE_CUDA

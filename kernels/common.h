@@ -8,6 +8,8 @@
 #ifndef PHIVE_KERNELS_COMMON_H
 #define PHIVE_KERNELS_COMMON_H
 
+#include <math.h>
+
 #include "phive/real.h"
 
 #if defined(__CUDACC__)
@@ -16,6 +18,21 @@
 #else
 #define PHIVE_HD static inline
 #define PHIVE_RESTRICT restrict
+#endif
+
+/* Math on `real` without detours through double in the float build. */
+#ifdef PHIVE_REAL_DOUBLE
+#define REAL_EXP exp
+#define REAL_LOG1P log1p
+#define REAL_SQRT sqrt
+#define REAL_SIN sin
+#define REAL_COS cos
+#else
+#define REAL_EXP expf
+#define REAL_LOG1P log1pf
+#define REAL_SQRT sqrtf
+#define REAL_SIN sinf
+#define REAL_COS cosf
 #endif
 
 #if defined(__CUDA_ARCH__)

@@ -7,20 +7,18 @@
 #ifndef PHIVE_KERNELS_MLP_H
 #define PHIVE_KERNELS_MLP_H
 
-#include <math.h>
-
 #include "common.h"
 
 PHIVE_HD real softplus_forward(real x, real beta)
 {
     real bx = beta * x;
-    return bx > 20 ? x : (real)(log1p(exp((double)bx)) / (double)beta);
+    return bx > 20 ? x : REAL_LOG1P(REAL_EXP(bx)) / beta;
 }
 
 PHIVE_HD real softplus_grad(real x, real beta)
 {
     real bx = beta * x;
-    return bx > 20 ? (real)1 : (real)(1.0 / (1.0 + exp(-(double)bx)));
+    return bx > 20 ? (real)1 : 1 / (1 + REAL_EXP(-bx));
 }
 
 PHIVE_HD real relu_forward(real x) { return x > 0 ? x : (real)0; }
@@ -33,8 +31,8 @@ PHIVE_HD void positional_encoding(const real *PHIVE_RESTRICT x, int n_freqs, rea
     for (int k = 0; k < n_freqs; ++k) {
         real scale = (real)(1 << k);
         for (int c = 0; c < 3; ++c) {
-            out[3 + 6 * k + c] = (real)sin((double)(scale * x[c]));
-            out[6 + 6 * k + c] = (real)cos((double)(scale * x[c]));
+            out[3 + 6 * k + c] = REAL_SIN(scale * x[c]);
+            out[6 + 6 * k + c] = REAL_COS(scale * x[c]);
         }
     }
 }

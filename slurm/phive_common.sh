@@ -119,7 +119,7 @@ phive_run() {
         # Caught between the check above and the launch: give the ranks a moment to install
         # their handlers (SIGUSR1's default action kills), then pass it on.
         sleep 5
-        kill -USR1 "$_phive_child" 2>/dev/null || true
+        _phive_on_signal "$_phive_lastsig"
     fi
 
     rc=0

@@ -2,7 +2,7 @@
 # Runs every unit test binary (cmocka) and every integration script, then
 # prints one closing line "N passed, N failed".  Unit tests count per cmocka
 # test case; each integration script counts as one test.
-# Environment: BUILD (float build dir), DBL (double build dir), ONLY (regex on test names).
+# Environment: BUILD (float build dir), DBL (double build dir), ONLY / SKIP (regexes on test names).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/cpu}
@@ -50,13 +50,19 @@ run_script() {
     fi
 }
 
+selected() {
+    [[ -n "${ONLY:-}" && ! $1 =~ $ONLY ]] && return 1
+    [[ -n "${SKIP:-}" && $1 =~ $SKIP ]] && return 1
+    return 0
+}
+
 for bin in "$BUILD"/tests/test_* "$DBL"/tests/grad_*; do
     [ -x "$bin" ] || continue
-    [[ -n "${ONLY:-}" && ! $(basename "$bin") =~ $ONLY ]] && continue
+    selected "$(basename "$bin")" || continue
     run_unit "$bin"
 done
 for script in validation/integration/test_*.sh; do
-    [[ -n "${ONLY:-}" && ! $(basename "$script") =~ $ONLY ]] && continue
+    selected "$(basename "$script")" || continue
     run_script "$script"
 done
 rm -rf "$log_dir"
