@@ -170,10 +170,13 @@ EOF
 
 cmd_start() {
     local d=$1 host deadline state
-    mkdir -p "$d"/state "$d"/spool/"slurmd-$(hostname -s)" "$d"/run "$d"/log
+    mkdir -p "$d/state" "$d/spool/slurmd-$(hostname -s)" "$d/run" "$d/log"
     d=$(cd "$d" && pwd)
     for b in slurmctld slurmd sinfo munge; do command -v "$b" >/dev/null || die "$b not found (apt-get install slurm-wlm munge)"; done
     [ "$(id -u)" = 0 ] || die "must run as root (SlurmUser=root)"
+    # A root `mv x /dev/null` replaces the device with a plain file; munged (as user munge) and
+    # the daemons then fail in obscure ways.
+    [ -c /dev/null ] || die "/dev/null is not a character device (something moved a file onto it); restore: rm -f /dev/null && mknod -m 666 /dev/null c 1 3"
     if alive "$(pidfile_pid "$d/run/slurmctld.pid")" || alive "$(pidfile_pid "$d/run/slurmd.pid")"; then
         die "a cluster from $d is already running; run '$PROG stop $d' first"
     fi

@@ -33,23 +33,20 @@ check "a truncated checkpoint fails the job and is kept as it was"
 "$PHIVE" run ok.ini train.iterations=60 --out res 2>/dev/null
 job=$(ls res)
 cp "res/$job/ckpt.h5" full.h5
-"$PHIVE" run ok.ini train.iterations=60 --out res2 2>/dev/null
-mv res2/*/result.h5 /dev/null 2>/dev/null || true
-mkdir -p trunc && dir=$(ls res2) && mkdir -p "trunc/$dir"
-head -c $(($(stat -c %s full.h5) / 2)) full.h5 >"trunc/$dir/ckpt.h5"
-before=$(md5sum <"trunc/$dir/ckpt.h5")
+mkdir -p "trunc/$job"
+head -c $(($(stat -c %s full.h5) / 2)) full.h5 >"trunc/$job/ckpt.h5"
+before=$(md5sum <"trunc/$job/ckpt.h5")
 expect_error 1 "ckpt.h5.*not a readable HDF5 file" -- "$PHIVE" run ok.ini train.iterations=60 --out trunc
-[ "$(md5sum <"trunc/$dir/ckpt.h5")" = "$before" ] || fail "the truncated checkpoint was modified"
-$PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f.attrs['status']=='failed', f.attrs['status']; print('failed result:', f.attrs['error'])" "trunc/$dir/result.h5"
+[ "$(md5sum <"trunc/$job/ckpt.h5")" = "$before" ] || fail "the truncated checkpoint was modified"
+$PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f.attrs['status']=='failed', f.attrs['status']; print('failed result:', f.attrs['error'])" "trunc/$job/result.h5"
 
 check "a checkpoint of another config is refused, not overwritten"
-other=$(ls res)
-mkdir -p mism/"$other"
+mkdir -p "mism/$job"
 "$PHIVE" run ok.ini train.iterations=61 --out tmp61 2>/dev/null
-cp tmp61/*/ckpt.h5 "mism/$other/ckpt.h5"
-before=$(md5sum <"mism/$other/ckpt.h5")
+cp tmp61/*/ckpt.h5 "mism/$job/ckpt.h5"
+before=$(md5sum <"mism/$job/ckpt.h5")
 expect_error 1 "belongs to another config" -- "$PHIVE" run ok.ini train.iterations=60 --out mism
-[ "$(md5sum <"mism/$other/ckpt.h5")" = "$before" ] || fail "the foreign checkpoint was modified"
+[ "$(md5sum <"mism/$job/ckpt.h5")" = "$before" ] || fail "the foreign checkpoint was modified"
 
 check "a complete result is never overwritten by a failing rerun"
 sum=$(md5sum <"res/$job/result.h5")

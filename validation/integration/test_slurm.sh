@@ -58,7 +58,7 @@ JOBID=""
 
 show_logs() {
     local f
-    for f in "$WORK"/job-*.out "$WORK/sbatch.out"; do
+    for f in "$WORK"/job-*.out "$WORK/sbatch.out" "$WORK"/array-*.out "$WORK/sbatch-array.out"; do
         [ -f "$f" ] || continue
         echo "----- $f (last 60 lines) -----"; tail -n 60 "$f"
     done
@@ -101,12 +101,12 @@ sbatch_running() { [ -n "$SBATCH_PID" ] && kill -0 "$SBATCH_PID" 2>/dev/null; }
 # ---------------------------------------------------------------------------------------------
 # check_results OUTDIR — every job of the sweep has a complete OUTDIR/<job>/result.h5
 # (HDF5 root attribute status == 'complete', read with h5py). Jobs are PHIVE_EXPECT_JOBS if set,
-# else every subdirectory of OUTDIR (there must be at least one).
-# ADAPT HERE when the app lands: e.g. derive the job names from the sweep file, check more attrs.
+# else the ids `phive sweep --list` gives for the sweep file.
 # ---------------------------------------------------------------------------------------------
 check_results() {
-    local outdir=$1
-    /usr/bin/python3 - "$outdir" "${PHIVE_EXPECT_JOBS:-}" <<'PY'
+    local outdir=$1 expect=${PHIVE_EXPECT_JOBS:-}
+    [ -n "$expect" ] || expect=$("$PHIVE_BIN" sweep "$SWEEP" --list 2>/dev/null | tr '\n' ' ')
+    /usr/bin/python3 - "$outdir" "$expect" <<'PY'
 import os, sys
 try:
     import h5py
@@ -138,7 +138,6 @@ PY
 
 # check_resumed LOG — the restarted run resumed from a checkpoint instead of starting over
 # (bin/phive prints "<job>: resuming from DIR/<job>/ckpt.h5 at iteration N" after the requeue).
-# ADAPT HERE if the app's wording changes.
 check_resumed() {
     awk '/phive-slurm: .*requeued job/ { r = 1 } r && /resuming from .*ckpt\.h5/ { found = 1 } END { exit !found }' "$1"
 }
