@@ -8,6 +8,8 @@
 #   make clean
 
 SHELL := /bin/bash
+# Quiet by default ("CC file"); V=1 shows the full commands.
+Q := $(if $(V),,@)
 CC := mpicc
 NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 ifeq ($(origin CUDA),undefined)
@@ -68,39 +70,46 @@ all: $(BIN)
 
 $(BIN): $(BUILD)/src/cli/main.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ $(LDLIBS)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/kernels/%.o: kernels/%.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -DPHIVE_CUDA -ccbin g++ -c -o $@ $<
+	@echo "  NVCC    $<"
+	$(Q)$(NVCC) $(NVCCFLAGS) -DPHIVE_CUDA -ccbin g++ -c -o $@ $<
 
 $(DBL_LIB): $(DBL_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(DBL)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -DPHIVE_CUDA -I$(CUDA_HOME)/include,$(CFLAGS)) -DPHIVE_REAL_DOUBLE -MMD -MP -c -o $@ $<
+	@echo "  CC (f64) $<"
+	$(Q)$(CC) $(filter-out -DPHIVE_CUDA -I$(CUDA_HOME)/include,$(CFLAGS)) -DPHIVE_REAL_DOUBLE -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: validation/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 $(DBL)/tests/%: validation/unit/%.c $(DBL_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -DPHIVE_CUDA,$(CFLAGS)) -DPHIVE_REAL_DOUBLE -o $@ $< $(DBL_LIB) $(filter-out -lcudart -lcublas -lnccl,$(PKG_LIBS)) -lm -fopenmp -lcmocka
+	@echo "  LD      $@"
+	$(Q)$(CC) $(filter-out -DPHIVE_CUDA -I$(CUDA_HOME)/include,$(CFLAGS)) -DPHIVE_REAL_DOUBLE -o $@ $< $(DBL_LIB) $(filter-out -lcudart -lcublas -lnccl,$(PKG_LIBS)) -lm -fopenmp -lcmocka
 
 $(BUILD)/bench/%: validation/bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
