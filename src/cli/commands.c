@@ -34,10 +34,12 @@ static int exit_code(int failed, int interrupted)
     return interrupted ? PHIVE_EXIT_REQUEUE : failed ? PHIVE_EXIT_FAILED : PHIVE_EXIT_OK;
 }
 
-static int start_backend(backend *b, const dist_ctx *d, const config *cfg)
+/* Pick this rank's device before the groups exist, so dist_make_groups can attach NCCL to it. */
+static int start_backend(backend *b, dist_ctx *d, const config *cfg)
 {
     if (backend_init(b, config_str(cfg, "run.device"), d->local_rank, d->local_size, (int)config_int(cfg, "run.threads")))
         return -1;
+    d->device = b->device;
     return 0;
 }
 
@@ -62,8 +64,9 @@ int cmd_run(int argc, char **argv, dist_ctx *d)
         job_spec_free(&job);
         return fail(d, PHIVE_EXIT_FAILED);
     }
-    backend b;
+    backend b = {0};
     if (start_backend(&b, d, job.cfg) || dist_make_groups(d, d->world_size)) {
+        backend_free(&b);
         job_spec_free(&job);
         return fail(d, PHIVE_EXIT_FAILED);
     }
@@ -152,11 +155,12 @@ int cmd_sweep(int argc, char **argv, dist_ctx *d)
     long ranks_per_job = a.ranks_per_job ? a.ranks_per_job : s.ranks_per_job ? s.ranks_per_job : 1;
     int dir_error = d->world_rank == 0 && make_writable_dir(a.out);
     MPI_Bcast(&dir_error, 1, MPI_INT, 0, d->world);
-    backend b;
-    int status = !selected || dir_error || dist_make_groups(d, (int)ranks_per_job) ||
-                 start_backend(&b, d, s.jobs[0].cfg);
+    backend b = {0};
+    int status = !selected || dir_error || start_backend(&b, d, s.jobs[0].cfg) ||
+                 dist_make_groups(d, (int)ranks_per_job);
     if (status) {
         if (dir_error && d->world_rank != 0) err_set("output directory %s is not usable", a.out);
+        backend_free(&b);
         free(selected);
         sweep_free(&s);
         return fail(d, PHIVE_EXIT_FAILED);

@@ -83,7 +83,8 @@ static void project_to_surface(const sdf_fit *s, double p[3])
     }
 }
 
-/* Point i of the draw `stream`; near_surface_offset < -1 means "no offset, on the surface". */
+/* Point i of the draw `stream`: uniform in the cube, or with probability `fraction`
+ * moved to the surface and offset along the normal by up to ±surface_noise. */
 static void sample_point(const sdf_fit *s, uint64_t stream, uint64_t i, double fraction, double p[3])
 {
     double u[6];
@@ -192,8 +193,8 @@ typedef void (*point_fn)(const sdf_fit *s, uint64_t i, double p[3]);
 static void eval_uniform(const sdf_fit *s, uint64_t i, double p[3]) { sample_point(s, EVAL_STREAM, i, 0.0, p); }
 static void eval_surface(const sdf_fit *s, uint64_t i, double p[3])
 {
-    sample_point(s, SURFACE_STREAM, i, 2.0, p); /* fraction 2: always near the surface ... */
-    project_to_surface(s, p);                   /* ... and then exactly on it */
+    sample_point(s, SURFACE_STREAM, i, 2.0, p); /* fraction 2: always near the surface, */
+    project_to_surface(s, p);                   /* then exactly on it */
 }
 
 /* Sums over this rank's share: {squared error, absolute error}. */
