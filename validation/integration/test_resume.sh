@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kill-and-resume: a job stopped by SIGUSR1 (checkpoint, exit 75) or killed
+# Kill-and-resume: a job stopped by SIGUSR1 or SIGTERM (checkpoint, exit 75) or killed
 # with SIGKILL after a periodic checkpoint, then rerun, ends bit-identical to
 # an uninterrupted run with the same rank count: parameters, loss curve,
 # final metrics.  Checked on 1 rank and on 2 ranks (mpirun forwards SIGUSR1).
@@ -15,8 +15,8 @@ interrupt() {
     kill -s "$signal" "$pid"
     wait "$pid" || rc=$?
     echo "$launcher run stopped by $signal: exit $rc"
-    if [ "$signal" = USR1 ]; then
-        [ "$rc" -eq 75 ] || { cat "$out.log"; fail "SIGUSR1 should exit 75 (requeue), got $rc"; }
+    if [ "$signal" != KILL ]; then
+        [ "$rc" -eq 75 ] || { cat "$out.log"; fail "SIG$signal should exit 75 (requeue), got $rc"; }
         grep -q "stop requested, checkpointing" "$out.log" || fail "no checkpoint-on-stop message"
     fi
     ! ls "$out"/*/result.h5 >/dev/null 2>&1 || fail "an interrupted job wrote result.h5"
@@ -46,5 +46,7 @@ for launcher in "" "mpirun -np 2"; do
     interrupt "$launcher" USR1 "$TMP/usr1_$tag"
     compare "$TMP/ref_$tag" "$TMP/usr1_$tag"
 done
+interrupt "" TERM "$TMP/term_serial"
+compare "$TMP/ref_serial" "$TMP/term_serial"
 interrupt "" KILL "$TMP/kill_serial"
 compare "$TMP/ref_serial" "$TMP/kill_serial"
