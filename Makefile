@@ -21,7 +21,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libopenmpi-dev openmpi-bin libhdf5
   petsc-dev libopenblas-dev libspng-dev zlib1g-dev libinih-dev libcjson-dev libzip-dev libmatio-dev \
   slurm-wlm munge libcmocka-dev clang libclang-rt-14-dev python3-numpy python3-h5py python3-scipy
 
-PKGS := hdf5-openmpi PETSc inih libcjson spng zlib openblas
+PKGS := hdf5-openmpi PETSc inih libcjson spng zlib openblas libzip
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

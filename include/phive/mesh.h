@@ -1,0 +1,42 @@
+/* mesh.h — triangle meshes and point clouds, and their file formats (geom module).
+ *
+ * A mesh is float vertex positions (xyz, SI units) with optional per-vertex
+ * normals, colours (RGB 0..255), texture coordinates, and triangles
+ * (polygons are fan-triangulated on load).  A point cloud is a mesh with no
+ * faces.  Readers reject truncated or inconsistent files with a message
+ * naming the file and the line or element (err_set); writers are atomic
+ * (temporary file + rename).
+ */
+#ifndef PHIVE_MESH_H
+#define PHIVE_MESH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    size_t n_vertices, n_faces;
+    float *positions;   /* n_vertices × 3 */
+    float *normals;     /* n_vertices × 3 or NULL */
+    uint8_t *colors;    /* n_vertices × 3 or NULL */
+    float *uvs;         /* n_uvs × 2 or NULL (OBJ vt) */
+    size_t n_uvs;
+    uint32_t *faces;    /* n_faces × 3 vertex indices */
+    uint32_t *face_uvs; /* n_faces × 3 uv indices or NULL */
+} mesh;
+
+void mesh_init(mesh *m);
+void mesh_free(mesh *m);
+/* Allocate positions and faces (and zero the optional arrays). */
+int mesh_alloc(mesh *m, size_t n_vertices, size_t n_faces);
+
+/* By extension: .obj or .ply. */
+int mesh_read(const char *path, mesh *m);
+int mesh_write(const char *path, const mesh *m);
+
+int mesh_read_obj(const char *path, mesh *m);
+int mesh_write_obj(const char *path, const mesh *m);
+int mesh_read_ply(const char *path, mesh *m);
+/* binary: 0 = ASCII, 1 = binary little endian. */
+int mesh_write_ply(const char *path, const mesh *m, int binary);
+
+#endif
