@@ -1,8 +1,8 @@
 /* kdtree.h — exact nearest neighbours in 3D (geom module).
  *
- * Built once over a point array (not copied: the points must outlive the
- * tree); queries are exact and thread-safe, and the batch query runs over
- * OpenMP threads.
+ * Built once over a point array (the tree keeps its own reordered copy, so
+ * the caller may free the points); queries are exact and thread-safe, and
+ * the batch query runs over OpenMP threads.
  */
 #ifndef PHIVE_KDTREE_H
 #define PHIVE_KDTREE_H

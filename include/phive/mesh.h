@@ -26,10 +26,15 @@ typedef struct {
 
 void mesh_init(mesh *m);
 void mesh_free(mesh *m);
-/* Allocate positions and faces (and zero the optional arrays). */
+/* Allocate positions and faces (and zero the optional arrays); m's previous
+ * arrays are not freed. */
 int mesh_alloc(mesh *m, size_t n_vertices, size_t n_faces);
 
-/* By extension: .obj or .ply. */
+/* By extension: .obj or .ply (any case); .ply is written binary.  Readers
+ * overwrite m without freeing it and leave it empty (mesh_init) on failure.
+ * OBJ normals become per-vertex normals when every vertex is given one value
+ * by the faces (or, with no normal in any face, when there are as many vn as
+ * v); otherwise they are dropped, as are face_uvs unless every face has them. */
 int mesh_read(const char *path, mesh *m);
 int mesh_write(const char *path, const mesh *m);
 
@@ -38,5 +43,9 @@ int mesh_write_obj(const char *path, const mesh *m);
 int mesh_read_ply(const char *path, mesh *m);
 /* binary: 0 = ASCII, 1 = binary little endian. */
 int mesh_write_ply(const char *path, const mesh *m, int binary);
+
+/* Check that the arrays a mesh's counts promise are there and that every face
+ * and face-uv index is in range (writers call it before touching the file). */
+int mesh_validate(const mesh *m);
 
 #endif

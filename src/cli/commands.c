@@ -43,29 +43,12 @@ static int start_backend(backend *b, dist_ctx *d, const config *cfg)
     return 0;
 }
 
-int cmd_run(int argc, char **argv, dist_ctx *d)
+/* Run one validated job on all ranks (one group); takes ownership of cfg. */
+static int run_single_job(config *cfg, const char *origin, const char *out, int force, dist_ctx *d)
 {
-    const char *path = NULL, *out = "results";
-    int force = 0;
-    config *cfg = config_new();
-    int status = cfg ? 0 : err_set("out of memory");
-    for (int i = 0; i < argc && !status; ++i) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--force")) force = 1;
-        else if (argv[i][0] == '-') status = err_set("run: unknown option %s", argv[i]);
-        else if (!path) status = config_load_file(cfg, path = argv[i]);
-        else status = config_apply_override(cfg, argv[i], "command line");
-    }
-    if (!status && !path) status = err_set("usage: phive run CONFIG [section.key=value ...] [--out DIR] [--force]");
     job_spec job = {0};
-    if (!status) status = job_spec_make(&job, cfg, NULL, path);
-    else config_free(cfg);
-    if (status) {
-        job_spec_free(&job);
-        return fail(d, PHIVE_EXIT_FAILED);
-    }
     backend b = {0};
-    if (start_backend(&b, d, job.cfg) || dist_make_groups(d, d->world_size)) {
+    if (job_spec_make(&job, cfg, NULL, origin) || start_backend(&b, d, job.cfg) || dist_make_groups(d, d->world_size)) {
         backend_free(&b);
         job_spec_free(&job);
         return fail(d, PHIVE_EXIT_FAILED);
@@ -74,6 +57,68 @@ int cmd_run(int argc, char **argv, dist_ctx *d)
     job_spec_free(&job);
     backend_free(&b);
     return exit_code(outcome == RUN_FAILED, outcome == RUN_INTERRUPTED);
+}
+
+/* Options shared by run and eval; other arguments go to `positional`. */
+static int parse_job_args(int argc, char **argv, config *cfg, const char **out, int *force,
+                          int (*positional)(config *cfg, const char *arg, void *user), void *user)
+{
+    for (int i = 0; i < argc; ++i) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) *out = argv[++i];
+        else if (!strcmp(argv[i], "--force")) *force = 1;
+        else if (argv[i][0] == '-') return err_set("unknown option %s", argv[i]);
+        else if (positional(cfg, argv[i], user)) return -1;
+    }
+    return 0;
+}
+
+/* run: the first positional argument is the config file, the rest are overrides. */
+static int run_positional(config *cfg, const char *arg, void *user)
+{
+    const char **path = user;
+    if (*path) return config_apply_override(cfg, arg, "command line");
+    *path = arg;
+    return config_load_file(cfg, arg);
+}
+
+int cmd_run(int argc, char **argv, dist_ctx *d)
+{
+    const char *path = NULL, *out = "results";
+    int force = 0;
+    config *cfg = config_new();
+    int status = cfg ? parse_job_args(argc, argv, cfg, &out, &force, run_positional, &path) : err_set("out of memory");
+    if (!status && !path) status = err_set("usage: phive run CONFIG [section.key=value ...] [--out DIR] [--force]");
+    if (status) {
+        config_free(cfg);
+        return fail(d, path ? PHIVE_EXIT_FAILED : PHIVE_EXIT_USAGE);
+    }
+    return run_single_job(cfg, path, out, force, d);
+}
+
+/* eval: the first positional argument names the protocol, the rest are overrides. */
+static int eval_positional(config *cfg, const char *arg, void *user)
+{
+    const char **protocol = user;
+    if (*protocol) return config_apply_override(cfg, arg, "command line");
+    *protocol = arg;
+    char type[64];
+    snprintf(type, sizeof type, "eval_%s", arg);
+    return config_set(cfg, "job.type", type, "command line") || config_set(cfg, "job.name", type, "command line");
+}
+
+int cmd_eval(int argc, char **argv, dist_ctx *d)
+{
+    const char *protocol = NULL, *out = "results";
+    int force = 0;
+    config *cfg = config_new();
+    int status = cfg ? parse_job_args(argc, argv, cfg, &out, &force, eval_positional, &protocol) : err_set("out of memory");
+    if (!status && !protocol)
+        status = err_set("usage: phive eval PROTOCOL [section.key=value ...] [--out DIR] [--force]  (PROTOCOL: sft)");
+    if (status) {
+        config_free(cfg);
+        return fail(d, PHIVE_EXIT_FAILED);
+    }
+    return run_single_job(cfg, "command line", out, force, d);
 }
 
 typedef struct {

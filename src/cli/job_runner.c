@@ -12,9 +12,10 @@
 #include "phive/errors.h"
 #include "phive/h5io.h"
 #include "phive/log.h"
+#include "phive/eval.h"
 #include "phive/nsr.h"
 
-static const job_type *const registry[] = {&nsr_sdf_job, NULL};
+static const job_type *const registry[] = {&nsr_sdf_job, &eval_sft_job, NULL};
 
 const job_type *const *job_types(void) { return registry; }
 

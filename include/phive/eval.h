@@ -1,0 +1,22 @@
+/* eval.h — evaluation protocols as job types (eval module).
+ *
+ * Each protocol is a job type, so `phive run`, `phive eval` and sweeps run
+ * it like any other job, frames or meshes split across the group's ranks,
+ * with the metrics in result.h5 and the summary tables.
+ *
+ * eval_sft: ϕ-SfT.  Real sequences: per frame, sample the reconstructed
+ *   mesh (area-weighted, seeded; as many points as the ground-truth cloud by
+ *   default) and compute Chamfer as PyTorch3D defines it (squared distances,
+ *   mean per direction, summed), reported ×1e4, optionally after rigid ICP.
+ */
+#ifndef PHIVE_EVAL_H
+#define PHIVE_EVAL_H
+
+#include "phive/job.h"
+
+extern const job_type eval_sft_job;
+
+/* Expand a printf pattern with exactly one integer conversion ("%03d") for frame f. */
+int eval_frame_path(const char *dir, const char *pattern, long frame, char *out, size_t size);
+
+#endif
