@@ -8,6 +8,9 @@
  *   mesh (area-weighted, seeded; as many points as the ground-truth cloud by
  *   default) and compute Chamfer as PyTorch3D defines it (squared distances,
  *   mean per direction, summed), reported ×1e4, optionally after rigid ICP.
+ * eval_dtu: the DTU protocol (DTUeval-python): 0.2 mm sampling and thinning,
+ *   box crop, ObsMask, ground plane, 20 mm cut; accuracy, completeness and
+ *   their mean in mm, from the official ground-truth files.
  */
 #ifndef PHIVE_EVAL_H
 #define PHIVE_EVAL_H
@@ -15,6 +18,7 @@
 #include "phive/job.h"
 
 extern const job_type eval_sft_job;
+extern const job_type eval_dtu_job;
 
 /* Expand a printf pattern with exactly one integer conversion ("%03d") for frame f. */
 int eval_frame_path(const char *dir, const char *pattern, long frame, char *out, size_t size);
