@@ -14,7 +14,8 @@
  * reports, only the memory order changes.  An .npz member is named without
  * ".npy" ("world_mat_0"); members may be stored or deflated.  Writers emit
  * .npy version 1.0 in C order, <f4 or <f8; .npz writes are stored or
- * deflated.  All writers are atomic (temporary file, fsync, rename).
+ * deflated.  All writers are atomic (temporary file, fsync, rename; see
+ * fileio.h).
  *
  * MATLAB: v5 (compressed or not) and v7.3 (HDF5) files through libmatio.
  * MATLAB arrays are column-major; mat_read() keeps MATLAB's dims (the shape
@@ -84,13 +85,5 @@ int npz_write(const char *path, const npz_entry *entries, size_t n, int compress
 
 /* --- MATLAB --- */
 int mat_read(const char *path, const char *name, ndarray *out);
-
-/* --- Files (shared by the geom writers) --- */
-/* The whole file into a new buffer (free() it). */
-int file_read_all(const char *path, unsigned char **bytes, size_t *len);
-/* Write len bytes to path through "<path>.tmp.<pid>", fsync, rename. */
-int file_write_atomic(const char *path, const void *bytes, size_t len);
-/* fsync a finished temporary file, rename it over path, fsync the directory. */
-int file_commit(const char *tmp_path, const char *path);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "phive/errors.h"
+#include "phive/fileio.h"
 #include "phive/h5io.h"
 #include "phive/log.h"
 #include "phive/metrics.h"
@@ -131,18 +132,12 @@ static void write_table(FILE *out, const report_row *rows, int n, char **columns
 static int write_text_file(const char *dir, const char *name, const report_row *rows, int n, char **columns,
                            int n_columns, int markdown)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *out = fopen(tmp, "w");
-    if (!out) return err_set("%s: cannot write", tmp);
-    write_table(out, rows, n, columns, n_columns, markdown);
-    int failed = fflush(out) || fsync(fileno(out)) || fclose(out);
-    if (failed || rename(tmp, path)) {
-        remove(tmp);
-        return err_set("%s: cannot write", path);
-    }
-    return 0;
+    file_writer w;
+    if (file_writer_open(&w, path)) return -1;
+    write_table(w.file, rows, n, columns, n_columns, markdown);
+    return file_writer_commit(&w);
 }
 
 static int write_h5(const char *dir, const report_row *rows, int n, char **columns, int n_columns)

@@ -8,9 +8,9 @@
 #include "phive/h5io.h"
 
 #include "phive/errors.h"
+#include "phive/fileio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@ static void file_name_of(hid_t loc, char *buf, size_t size)
         return;
     }
     char suffix[32];
-    snprintf(suffix, sizeof suffix, ".tmp.%ld", (long)getpid());
+    file_tmp_path("", suffix, sizeof suffix); /* ".tmp.<pid>" */
     size_t len = strlen(buf), slen = strlen(suffix);
     if (len > slen && strcmp(buf + len - slen, suffix) == 0)
         buf[len - slen] = '\0';
@@ -235,25 +235,13 @@ static hid_t open_attr_target(hid_t loc, const char *obj, int create)
 
 /* --------------------------------------------------------------- writer */
 
-/* Directory part of `path` ("." when it has none). */
-static void dir_of(const char *path, char *dir, size_t size)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, size, ".");
-    else if (slash == path)
-        snprintf(dir, size, "/");
-    else
-        snprintf(dir, size, "%.*s", (int)(slash - path), path);
-}
-
 /* The temp file must live in the final file's directory (rename is atomic only
  * within a filesystem), so check that directory up front with a clear message. */
 static int check_output_dir(const char *final_path)
 {
     char dir[4096];
     struct stat st;
-    dir_of(final_path, dir, sizeof dir);
+    file_dir_of(final_path, dir, sizeof dir);
     if (stat(dir, &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return err_set("%s: cannot write: directory %s does not exist", final_path, dir);
@@ -281,7 +269,10 @@ int h5w_create(h5_writer *w, const char *final_path)
     if (check_output_dir(final_path) < 0)
         return -1;
     snprintf(w->final_path, sizeof w->final_path, "%s", final_path);
-    snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp.%ld", final_path, (long)getpid());
+    if (file_tmp_path(final_path, w->tmp_path, sizeof w->tmp_path) < 0) {
+        w->tmp_path[0] = '\0'; /* nothing to remove */
+        return -1;
+    }
     w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->file < 0) {
         err_set("%s: cannot create temporary HDF5 file %s", final_path, w->tmp_path);
@@ -290,19 +281,6 @@ int h5w_create(h5_writer *w, const char *final_path)
         return -1;
     }
     return 0;
-}
-
-/* Open `path` and fsync it; directories may not support fsync (EINVAL), which is fine. */
-static int fsync_path(const char *path, int is_dir)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
-    if (fd < 0)
-        return err_set("%s: cannot open for fsync: %s", path, strerror(errno));
-    int rc = 0;
-    if (fsync(fd) != 0 && !(is_dir && (errno == EINVAL || errno == EROFS)))
-        rc = err_set("%s: fsync failed: %s", path, strerror(errno));
-    close(fd);
-    return rc;
 }
 
 int h5w_commit(h5_writer *w)
@@ -328,20 +306,10 @@ int h5w_commit(h5_writer *w)
         h5w_abort(w);
         return -1;
     }
-    if (fsync_path(w->tmp_path, 0) < 0) {
-        h5w_abort(w);
-        return -1;
-    }
-    if (rename(w->tmp_path, w->final_path) != 0) {
-        err_set("%s: cannot rename %s over it: %s", w->final_path, w->tmp_path, strerror(errno));
-        h5w_abort(w);
-        return -1;
-    }
+    /* fsync, rename, fsync the directory; a failure removes the temporary. */
+    int rc = file_commit(w->tmp_path, w->final_path);
     w->tmp_path[0] = '\0';
-    /* Make the rename itself durable. */
-    char dir[4096];
-    dir_of(w->final_path, dir, sizeof dir);
-    return fsync_path(dir, 1);
+    return rc;
 }
 
 void h5w_abort(h5_writer *w)

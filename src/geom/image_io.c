@@ -1,8 +1,8 @@
 /* image_io.c — 8/16-bit images and PNG files through libspng (see image.h). */
 #include "phive/image.h"
 
-#include "phive/array_io.h" /* file_read_all, file_write_atomic */
 #include "phive/errors.h"
+#include "phive/fileio.h"
 
 #include <spng.h>
 #include <stdlib.h>
@@ -144,7 +144,7 @@ static int decode(spng_ctx *ctx, const char *path, image *im)
 int image_read_png(const char *path, image *im)
 {
     static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char *bytes = NULL;
+    char *bytes = NULL;
     size_t len = 0;
     if (file_read_all(path, &bytes, &len) < 0)
         return -1;

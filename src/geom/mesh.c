@@ -1,19 +1,16 @@
 /* mesh.c — mesh lifetime, format dispatch and the helpers the OBJ and PLY
- * modules share: whole-file loading, array growth, number parsing, atomic
- * writes (see mesh.h). */
+ * modules share: whole-file parsing, array growth and number parsing (see
+ * mesh.h).  Files are read and written through phive/fileio.h. */
 #include "phive/mesh.h"
 #include "mesh_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "phive/errors.h"
+#include "phive/fileio.h"
 
 void mesh_init(mesh *m) { memset(m, 0, sizeof *m); }
 
@@ -101,50 +98,18 @@ int mesh_write(const char *path, const mesh *m)
 
 /* ------------------------------------------------------------ shared helpers */
 
-static int read_all(int fd, char *data, size_t size, const char *path)
+int mesh_read_file(const char *path, mesh *m, mesh_parse_fn parse)
 {
-    size_t done = 0;
-    while (done < size) {
-        ssize_t got = read(fd, data + done, size - done);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return err_set("%s: read failed: %s", path, strerror(errno));
-        if (got == 0)
-            return err_set("%s: file shrank while being read", path);
-        done += (size_t)got;
-    }
-    return 0;
-}
-
-int mesh_load_file(const char *path, char **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set("%s: not a regular file", path);
-    }
-    size_t n = (size_t)st.st_size;
-    char *buffer = malloc(n + 1);
-    if (buffer == NULL) {
-        close(fd);
-        return err_set("%s: out of memory for %zu bytes", path, n);
-    }
-    int rc = read_all(fd, buffer, n, path);
-    close(fd);
-    if (rc) {
-        free(buffer);
+    mesh_init(m);
+    char *data;
+    size_t size;
+    if (file_read_all(path, &data, &size))
         return -1;
-    }
-    buffer[n] = '\0';
-    *data = buffer;
-    *size = n;
-    return 0;
+    int rc = parse(path, data, size, m);
+    free(data);
+    if (rc)
+        mesh_free(m);
+    return rc ? -1 : 0;
 }
 
 int mesh_grow(void **array, size_t *capacity, size_t needed, size_t elem_size)
@@ -244,97 +209,4 @@ const char *mesh_parse_number(const char *s, double *value)
         return NULL;
     *value = negative ? -v : v;
     return end;
-}
-
-/* ------------------------------------------------------------ atomic writer */
-
-static void dir_of(const char *path, char *dir, size_t size)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, size, ".");
-    else if (slash == path)
-        snprintf(dir, size, "/");
-    else
-        snprintf(dir, size, "%.*s", (int)(slash - path), path);
-}
-
-/* Directories may refuse fsync (EINVAL), which is fine. */
-static int fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    int fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-    if (fd < 0)
-        return err_set("%s: cannot open directory %s for fsync: %s", path, dir, strerror(errno));
-    int rc = 0;
-    if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-        rc = err_set("%s: fsync of directory %s failed: %s", path, dir, strerror(errno));
-    close(fd);
-    return rc;
-}
-
-enum { WRITE_BUFFER = 1 << 20 };
-
-int mesh_writer_open(mesh_writer *w, const char *path)
-{
-    memset(w, 0, sizeof *w);
-    if (path == NULL || path[0] == '\0')
-        return err_set("mesh: empty output path");
-    size_t len = strlen(path) + 32;
-    w->path = strdup(path);
-    w->tmp_path = malloc(len);
-    w->buffer = malloc(WRITE_BUFFER);
-    if (w->path == NULL || w->tmp_path == NULL || w->buffer == NULL) {
-        mesh_writer_abort(w);
-        return err_set("%s: out of memory", path);
-    }
-    snprintf(w->tmp_path, len, "%s.tmp.%ld", path, (long)getpid());
-    w->file = fopen(w->tmp_path, "wb");
-    if (w->file == NULL) {
-        err_set("%s: cannot create %s: %s", path, w->tmp_path, strerror(errno));
-        free(w->tmp_path); /* nothing to unlink */
-        w->tmp_path = NULL;
-        mesh_writer_abort(w);
-        return -1;
-    }
-    setvbuf(w->file, w->buffer, _IOFBF, WRITE_BUFFER);
-    return 0;
-}
-
-void mesh_writer_abort(mesh_writer *w)
-{
-    if (w->file)
-        fclose(w->file);
-    if (w->tmp_path)
-        unlink(w->tmp_path);
-    free(w->path);
-    free(w->tmp_path);
-    free(w->buffer);
-    memset(w, 0, sizeof *w);
-}
-
-int mesh_writer_commit(mesh_writer *w)
-{
-    if (w->file == NULL)
-        return err_set("mesh: commit of a writer that is not open");
-    int failed = ferror(w->file) || fflush(w->file) || fsync(fileno(w->file));
-    int saved = errno;
-    int close_failed = fclose(w->file);
-    w->file = NULL;
-    if (failed || close_failed) {
-        err_set("%s: writing %s failed: %s", w->path, w->tmp_path, strerror(failed ? saved : errno));
-        mesh_writer_abort(w);
-        return -1;
-    }
-    if (rename(w->tmp_path, w->path) != 0) {
-        err_set("%s: cannot rename %s over it: %s", w->path, w->tmp_path, strerror(errno));
-        mesh_writer_abort(w);
-        return -1;
-    }
-    free(w->tmp_path); /* renamed: nothing left to unlink */
-    w->tmp_path = NULL;
-    int rc = fsync_dir_of(w->path); /* makes the rename itself durable */
-    mesh_writer_abort(w);
-    return rc;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "phive/errors.h"
+#include "phive/fileio.h"
 
 #define NONE UINT32_MAX
 
@@ -355,27 +356,17 @@ static int finish(obj_parser *p, mesh *m)
     return 0;
 }
 
-int mesh_read_obj(const char *path, mesh *m)
+static int parse_obj(const char *path, const char *text, size_t size, mesh *m)
 {
-    mesh_init(m);
-    char *text;
-    size_t size;
-    if (mesh_load_file(path, &text, &size))
-        return -1;
-    if (memchr(text, '\0', size) != NULL) {
-        free(text);
+    if (memchr(text, '\0', size) != NULL)
         return err_set("%s: not an OBJ text file (contains NUL bytes)", path);
-    }
     obj_parser p = {.path = path, .line = 1};
-    int rc = parse_text(&p, text);
-    free(text);
-    if (rc == 0 && finish(&p, m) != 0) {
-        mesh_free(m);
-        rc = -1;
-    }
+    int rc = parse_text(&p, text) || finish(&p, m) ? -1 : 0;
     parser_free(&p);
     return rc;
 }
+
+int mesh_read_obj(const char *path, mesh *m) { return mesh_read_file(path, m, parse_obj); }
 
 /* ------------------------------------------------------------ writer */
 
@@ -420,11 +411,11 @@ int mesh_write_obj(const char *path, const mesh *m)
 {
     if (mesh_validate(m))
         return err_context("%s", path);
-    mesh_writer w;
-    if (mesh_writer_open(&w, path))
+    file_writer w;
+    if (file_writer_open(&w, path))
         return -1;
     fprintf(w.file, "# phive: %zu vertices, %zu triangles\n", m->n_vertices, m->n_faces);
     write_vertices(w.file, m);
     write_faces(w.file, m);
-    return mesh_writer_commit(&w);
+    return file_writer_commit(&w);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "phive/errors.h"
+#include "phive/fileio.h"
 
 /* ------------------------------------------------------------ header model */
 
@@ -645,21 +646,15 @@ static int read_body(const ply_header *h, const char *data, size_t size, mesh *m
     return 0;
 }
 
-int mesh_read_ply(const char *path, mesh *m)
+static int parse_ply(const char *path, const char *data, size_t size, mesh *m)
 {
-    mesh_init(m);
-    char *data;
-    size_t size;
-    if (mesh_load_file(path, &data, &size))
-        return -1;
     ply_header h = {.path = path};
     int rc = parse_header(&h, data, size) || read_body(&h, data, size, m) ? -1 : 0;
-    if (rc)
-        mesh_free(m);
     header_free(&h);
-    free(data);
     return rc;
 }
+
+int mesh_read_ply(const char *path, mesh *m) { return mesh_read_file(path, m, parse_ply); }
 
 /* ------------------------------------------------------------ writer */
 
@@ -737,13 +732,13 @@ int mesh_write_ply(const char *path, const mesh *m, int binary)
         return err_set("%s: PLY binary flag must be 0 (ascii) or 1 (binary little endian), got %d", path, binary);
     if (mesh_validate(m))
         return err_context("%s", path);
-    mesh_writer w;
-    if (mesh_writer_open(&w, path))
+    file_writer w;
+    if (file_writer_open(&w, path))
         return -1;
     write_header(w.file, m, binary);
     if (binary)
         write_binary_body(w.file, m);
     else
         write_ascii_body(w.file, m);
-    return mesh_writer_commit(&w);
+    return file_writer_commit(&w);
 }

@@ -1,5 +1,5 @@
-/* npy.c — NumPy .npy/.npz files, the ndarray container, and the atomic file
- * helpers the geom writers share (see array_io.h).
+/* npy.c — NumPy .npy/.npz files and the ndarray container (see array_io.h).
+ * Files are read and written atomically through phive/fileio.h.
  *
  * The .npy format: "\x93NUMPY", major, minor, a little-endian header length
  * (2 bytes in 1.0, 4 bytes in 2.0/3.0), a Python dict literal with 'descr',
@@ -7,16 +7,13 @@
  */
 #include "phive/array_io.h"
 #include "phive/errors.h"
+#include "phive/fileio.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -114,108 +111,6 @@ int ndarray_colmajor_to_c(ndarray *a)
     free(a->data);
     a->data = c;
     return 0;
-}
-
-/* ------------------------------------------------------------------ files */
-
-int file_read_all(const char *path, unsigned char **bytes, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return err_set("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return err_set("%s: not a regular file", path);
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = malloc(n ? n : 1);
-    if (buf == NULL) {
-        fclose(f);
-        return err_set("%s: out of memory for %zu bytes", path, n);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (got != n || failed) {
-        free(buf);
-        return err_set("%s: read error after %zu of %zu bytes", path, got, n);
-    }
-    *bytes = buf;
-    *len = n;
-    return 0;
-}
-
-/* Directories may not support fsync (EINVAL); that is fine. */
-static int fsync_path(const char *path, int is_dir)
-{
-    int fd = open(path, is_dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return err_set("%s: cannot open for fsync: %s", path, strerror(errno));
-    int rc = 0;
-    if (fsync(fd) != 0 && !(is_dir && (errno == EINVAL || errno == EROFS)))
-        rc = err_set("%s: fsync failed: %s", path, strerror(errno));
-    close(fd);
-    return rc;
-}
-
-int file_commit(const char *tmp_path, const char *path)
-{
-    if (fsync_path(tmp_path, 0) < 0) {
-        unlink(tmp_path);
-        return err_context("%s", path);
-    }
-    if (rename(tmp_path, path) != 0) {
-        int e = errno;
-        unlink(tmp_path);
-        return err_set("%s: cannot rename %s over it: %s", path, tmp_path, strerror(e));
-    }
-    /* Make the rename itself durable. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    return fsync_path(dirname(dir), 1);
-}
-
-static int tmp_path_for(const char *path, char *tmp, size_t size)
-{
-    if ((size_t)snprintf(tmp, size, "%s.tmp.%ld", path, (long)getpid()) >= size)
-        return err_set("%s: path too long", path);
-    return 0;
-}
-
-static int write_fully(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-int file_write_atomic(const char *path, const void *bytes, size_t len)
-{
-    char tmp[4096];
-    if (tmp_path_for(path, tmp, sizeof tmp) < 0)
-        return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0)
-        return err_set("%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
-    int bad = write_fully(fd, bytes, len) < 0;
-    int e = errno;
-    if (close(fd) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        unlink(tmp);
-        return err_set("%s: writing %s failed: %s", path, tmp, strerror(e));
-    }
-    return file_commit(tmp, path);
 }
 
 /* ------------------------------------------------------------ npy header */
@@ -504,7 +399,7 @@ int npy_parse(const void *bytes, size_t len, const char *name, ndarray *out)
 
 int npy_read(const char *path, ndarray *out)
 {
-    unsigned char *bytes = NULL;
+    char *bytes = NULL;
     size_t len = 0;
     if (file_read_all(path, &bytes, &len) < 0)
         return -1;
@@ -712,7 +607,7 @@ int npz_write(const char *path, const npz_entry *entries, size_t n, int compress
     if (n == 0)
         return err_set("%s: an .npz needs at least one array", path); /* libzip writes no empty archive */
     char tmp[4096];
-    if (tmp_path_for(path, tmp, sizeof tmp) < 0)
+    if (file_tmp_path(path, tmp, sizeof tmp) < 0)
         return -1;
     unlink(tmp); /* a stale one from a crashed writer with our pid */
     zip_t *za = open_zip(tmp, ZIP_CREATE | ZIP_TRUNCATE);

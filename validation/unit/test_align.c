@@ -17,6 +17,8 @@
 #include "phive/errors.h"
 #include "phive/rng.h"
 
+#include "test_util.h"
+
 /* ---- helpers ---------------------------------------------------------------------------- */
 
 static void random_rotation(rng_t *rng, double max_angle, double R[9])
@@ -89,8 +91,7 @@ typedef struct {
 
 static void temp_open(temp_files *t)
 {
-    snprintf(t->dir, sizeof t->dir, "/tmp/phive_align_XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
+    assert_int_equal(tu_make_scratch(t->dir, sizeof t->dir, "align"), 0);
     t->n = 0;
 }
 
@@ -100,26 +101,16 @@ static const char *temp_write(temp_files *t, const char *name, const void *data,
     assert_true(t->n < 8);
     char *path = t->path[t->n++], dir[sizeof t->dir];
     memcpy(dir, t->dir, sizeof dir); /* a separate buffer: snprintf's source may not alias its target's object */
-    snprintf(path, sizeof t->path[0], "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, bytes, f), bytes);
-    assert_int_equal(fclose(f), 0);
+    tu_path_in(dir, name, path, sizeof t->path[0]);
+    tu_write_file(path, data, bytes);
     return path;
 }
 
-static void temp_close(temp_files *t)
-{
-    for (int k = 0; k < t->n; ++k) unlink(t->path[k]);
-    rmdir(t->dir);
-}
+static void temp_close(temp_files *t) { tu_remove_tree(t->dir); }
 
 static int run_reference(const char *args)
 {
-    char command[1024];
-    int len = snprintf(command, sizeof command, "/usr/bin/python3 validation/reference/align_reference.py %s", args);
-    assert_true(len > 0 && (size_t)len < sizeof command);
-    return system(command);
+    return tu_run_python("validation/reference/align_reference.py %s", args);
 }
 
 static void pack_result(const align_transform *T, double rmse, double fitness, double out[15])

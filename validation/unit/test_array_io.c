@@ -19,7 +19,6 @@
 #include "phive/errors.h"
 #include "phive/h5io.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,69 +26,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_util.h"
+
 #define REFERENCE "validation/reference/array_io_reference.py"
 #define SHARED_DTU "../shared/data/dtu_scan65"
 
 typedef struct {
-    char fixtures[64]; /* written once by the reference script */
-    char dir[64];      /* per test scratch */
+    tu_scratch fixtures; /* first; written once by the reference script */
+    char dir[64];        /* per test scratch */
 } fixture;
-
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
 
 static int run_reference(const char *mode, const char *dir)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s %s", REFERENCE, mode, dir);
-    return system(cmd);
+    return tu_run_python("%s %s %s", REFERENCE, mode, dir);
 }
 
 static int group_setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
+    if (tu_scratch_setup_size(state, "arrays_ref", sizeof(fixture)) != 0)
         return -1;
-    snprintf(fx->fixtures, sizeof fx->fixtures, "/tmp/phive_arrays_ref_XXXXXX");
-    if (mkdtemp(fx->fixtures) == NULL || run_reference("make", fx->fixtures) != 0) {
+    fixture *fx = *state;
+    if (run_reference("make", fx->fixtures.dir) != 0) {
         fprintf(stderr, "cannot write the reference fixtures with %s (run from the repository root)\n", REFERENCE);
-        remove_dir(fx->fixtures);
-        free(fx);
+        tu_scratch_teardown(state);
         return -1;
     }
-    *state = fx;
     return 0;
 }
 
-static int group_teardown(void **state)
-{
-    fixture *fx = *state;
-    if (fx == NULL) /* cmocka tears down after a failed setup too */
-        return 0;
-    remove_dir(fx->fixtures);
-    free(fx);
-    return 0;
-}
+static int group_teardown(void **state) { return tu_scratch_teardown(state); }
 
 static int setup(void **state)
 {
     fixture *fx = *state;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/phive_arrays_XXXXXX");
-    if (mkdtemp(fx->dir) == NULL)
+    if (tu_make_scratch(fx->dir, sizeof fx->dir, "arrays") != 0)
         return -1;
     err_clear();
     return 0;
@@ -98,27 +68,20 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    remove_dir(fx->dir);
+    tu_remove_tree(fx->dir);
     return 0;
 }
 
 static const char *fixture_path(const fixture *fx, const char *name)
 {
     static _Thread_local char path[256]; /* test-local convenience */
-    snprintf(path, sizeof path, "%s/%s", fx->fixtures, name);
+    snprintf(path, sizeof path, "%s/%s", fx->fixtures.dir, name);
     return path;
 }
 
 static void scratch_path(const fixture *fx, const char *name, char *out, size_t size)
 {
-    snprintf(out, size, "%s/%s", fx->dir, name);
-}
-
-static void assert_error_mentions(const char *what1, const char *what2)
-{
-    const char *msg = err_message();
-    if (strstr(msg, what1) == NULL || strstr(msg, what2) == NULL)
-        fail_msg("error \"%s\" should mention \"%s\" and \"%s\"", msg, what1, what2);
+    tu_path_in(fx->dir, name, out, size);
 }
 
 /* ------------------------------------------------------- expected values */
@@ -221,21 +184,7 @@ static void test_npy_unsupported(void **state)
     expect_npy_error(fixture_path(fx, "5d.npy"), "dimensions");
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    unsigned char *b = NULL;
-    if (file_read_all(path, &b, len) != 0)
-        fail_msg("%s", err_message());
-    return b;
-}
-
-static void spit(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
+static unsigned char *slurp(const char *path, size_t *len) { return (unsigned char *)tu_read_file(path, len); }
 
 /* Copy c_f8.npy (shape (3, 5)) with its shape text replaced. */
 static void write_with_shape(const fixture *fx, const char *path, const char *shape)
@@ -245,7 +194,7 @@ static void write_with_shape(const fixture *fx, const char *path, const char *sh
     char *s = memmem(b, len, "(3, 5)", 6);
     assert_non_null(s);
     memcpy(s, shape, 6);
-    spit(path, b, len);
+    tu_write_file(path, b, len);
     free(b);
 }
 
@@ -256,15 +205,15 @@ static void test_npy_truncated_and_mismatch(void **state)
     size_t len;
     unsigned char *b = slurp(fixture_path(fx, "c_f8.npy"), &len);
     scratch_path(fx, "cut.npy", path, sizeof path);
-    spit(path, b, len - 3);
+    tu_write_file(path, b, len - 3);
     expect_npy_error(path, "truncated data");
-    spit(path, b, 20);
+    tu_write_file(path, b, 20);
     expect_npy_error(path, "truncated .npy header");
-    spit(path, b, 4);
+    tu_write_file(path, b, 4);
     expect_npy_error(path, "not a .npy");
     unsigned char *longer = calloc(len + 8, 1);
     memcpy(longer, b, len);
-    spit(path, longer, len + 8);
+    tu_write_file(path, longer, len + 8);
     expect_npy_error(path, "header/shape mismatch");
     write_with_shape(fx, path, "(3, 6)");
     expect_npy_error(path, "truncated data");
@@ -272,7 +221,7 @@ static void test_npy_truncated_and_mismatch(void **state)
     expect_npy_error(path, "header/shape mismatch");
     write_with_shape(fx, path, "(3, x)");
     expect_npy_error(path, "malformed 'shape'");
-    spit(path, "hello world, not numpy", 22);
+    tu_write_file(path, "hello world, not numpy", 22);
     expect_npy_error(path, "not a .npy");
     scratch_path(fx, "missing.npy", path, sizeof path);
     expect_npy_error(path, "cannot open");
@@ -338,14 +287,14 @@ static void test_npz_errors(void **state)
     size_t len;
     unsigned char *b = slurp(fixture_path(fx, "deflated.npz"), &len);
     scratch_path(fx, "cut.npz", path, sizeof path);
-    spit(path, b, len / 2);
+    tu_write_file(path, b, len / 2);
     expect_npz_error(path, "world_mat_0", "cannot open as .npz");
     /* Damage the first member's deflated data (after its local header). */
     assert_memory_equal(b, "PK\x03\x04", 4);
     size_t data = 30 + (size_t)le16(b + 26) + le16(b + 28);
     b[data + 10] ^= 0x5a;
     scratch_path(fx, "bad.npz", path, sizeof path);
-    spit(path, b, len);
+    tu_write_file(path, b, len);
     expect_npz_error(path, "world_mat_0", "world_mat_0.npy");
     check_npz_member(path, "v", 1, (size_t[]){6}); /* the others are intact */
     free(b);
@@ -353,7 +302,7 @@ static void test_npz_errors(void **state)
     b = slurp(fixture_path(fx, "stored.npz"), &len);
     data = 30 + (size_t)le16(b + 26) + le16(b + 28);
     b[data + 128 + 5] ^= 0x01; /* a low mantissa bit of element 0 */
-    spit(path, b, len);
+    tu_write_file(path, b, len);
     expect_npz_error(path, "world_mat_0", "CRC");
     free(b);
 }
@@ -440,17 +389,6 @@ static void test_writers_load_in_numpy(void **state)
     ndarray_free(&scalar);
 }
 
-static int count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d)) != NULL)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
 /* A failed write leaves the previous file and no temporary behind. */
 static void test_writers_atomic(void **state)
 {
@@ -467,7 +405,7 @@ static void test_writers_atomic(void **state)
     assert_error_mentions(path, "x.npy");
     assert_int_equal(npz_write(path, twice, 0, 0), -1);
     assert_int_equal(npz_read(path, "a", &b), 0); /* still the first file */
-    assert_int_equal(count_files(fx->dir), 1);
+    assert_int_equal(tu_count_files(fx->dir), 1);
     snprintf(bad, sizeof bad, "%s/no_such_dir/x.npy", fx->dir);
     assert_int_equal(npy_write(bad, &a, NDARRAY_F64), -1);
     assert_error_mentions(bad, "cannot create");
@@ -502,14 +440,7 @@ static void test_ndarray_helpers(void **state)
 
 /* ------------------------------------------------------ real DTU cameras */
 
-static int have_dtu(void)
-{
-    struct stat st;
-    if (stat(SHARED_DTU, &st) == 0 && S_ISDIR(st.st_mode))
-        return 1;
-    printf("skipping the real-data check: %s is not present\n", SHARED_DTU);
-    return 0;
-}
+static int have_dtu(void) { return tu_have_dir(SHARED_DTU); }
 
 /* A uniform scale s and translation t in the last column (numpy's values). */
 static void check_scale_mat(const ndarray *m, double s, const double t[3])

@@ -14,7 +14,6 @@
 #include "phive/config.h"
 #include "phive/errors.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,75 +23,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct {
-    char dir[64];
-} fixture;
+#include "test_util.h"
 
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/phive_config_XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    err_clear();
-    *state = fx;
-    return 0;
-}
+typedef tu_scratch fixture; /* teardown removes the directory with its contents */
 
-/* Remove dir and everything below it (tests create at most one level of subdirectories). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            struct stat st;
-            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(path);
-            else
-                unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    remove_tree(fx->dir);
-    free(fx);
-    return 0;
-}
-
-/* fx->dir + "/" + name into out. */
-static void path_in(const fixture *fx, const char *name, char *out, size_t size)
-{
-    snprintf(out, size, "%s/%s", fx->dir, name);
-}
+static int setup(void **state) { return tu_scratch_setup(state, "config"); }
+static int teardown(void **state) { return tu_scratch_teardown(state); }
 
 static void write_file(const fixture *fx, const char *name, const char *text)
 {
     char path[512];
-    path_in(fx, name, path, sizeof path);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
+    tu_scratch_path(fx, name, path, sizeof path);
+    tu_write_text(path, text);
 }
 
 static void make_subdir(const fixture *fx, const char *name)
 {
     char path[512];
-    path_in(fx, name, path, sizeof path);
+    tu_scratch_path(fx, name, path, sizeof path);
     assert_int_equal(mkdir(path, 0700), 0);
 }
 
@@ -100,7 +48,7 @@ static void make_subdir(const fixture *fx, const char *name)
 static config *load_ok(const fixture *fx, const char *name)
 {
     char path[512];
-    path_in(fx, name, path, sizeof path);
+    tu_scratch_path(fx, name, path, sizeof path);
     config *c = config_new();
     assert_non_null(c);
     int rc = config_load_file(c, path);
@@ -113,17 +61,11 @@ static config *load_ok(const fixture *fx, const char *name)
 static void load_fails(const fixture *fx, const char *name)
 {
     char path[512];
-    path_in(fx, name, path, sizeof path);
+    tu_scratch_path(fx, name, path, sizeof path);
     config *c = config_new();
     assert_int_equal(config_load_file(c, path), -1);
     assert_true(err_message()[0] != '\0');
     config_free(c);
-}
-
-static void assert_message_contains(const char *needle)
-{
-    if (strstr(err_message(), needle) == NULL)
-        fail_msg("message '%s' lacks '%s'", err_message(), needle);
 }
 
 /* ---- a small schema shared by the validation tests ------------------- */
@@ -256,9 +198,9 @@ static void test_bad_names_rejected(void **state)
     (void)state;
     config *c = config_new();
     assert_int_equal(config_load_string(c, "[my section]\nk = 1\n", "x.ini", NULL), -1);
-    assert_message_contains("x.ini:2: invalid key 'my section.k'");
+    assert_error_contains("x.ini:2: invalid key 'my section.k'");
     assert_int_equal(config_load_string(c, "[s]\nbad key = 1\n", "x.ini", NULL), -1);
-    assert_message_contains("x.ini:2: invalid key 's.bad key'");
+    assert_error_contains("x.ini:2: invalid key 's.bad key'");
     config_free(c);
 }
 
@@ -302,7 +244,7 @@ static void test_long_section_name_rejected(void **state)
     assert_string_equal(err_message(), "x.ini:1: section name longer than 49 characters");
     snprintf(key, sizeof key, "%s.k", "s123456789s123456789s123456789s123456789s123456789");
     assert_int_equal(config_set(c, key, "1", "test"), -1);
-    assert_message_contains("section name longer than 49 characters");
+    assert_error_contains("section name longer than 49 characters");
     config_free(c);
 }
 
@@ -321,8 +263,8 @@ static void test_missing_file(void **state)
 {
     fixture *fx = *state;
     load_fails(fx, "nope.ini");
-    assert_message_contains("cannot open '");
-    assert_message_contains("nope.ini': No such file or directory");
+    assert_error_contains("cannot open '");
+    assert_error_contains("nope.ini': No such file or directory");
 }
 
 /* ---- includes ----------------------------------------------------------- */
@@ -399,7 +341,7 @@ static void test_include_cycle(void **state)
 
     write_file(fx, "self.ini", "include = self.ini\n");
     load_fails(fx, "self.ini");
-    assert_message_contains("include cycle");
+    assert_error_contains("include cycle");
 
     /* Including the same file twice (not nested) is not a cycle. */
     write_file(fx, "leaf.ini", "[s]\nleaf = 1\n");
@@ -426,10 +368,10 @@ static void test_include_depth_limit(void **state)
     assert_string_equal(config_lookup(c, "s.level17"), "1");
     config_free(c);
     load_fails(fx, "f0.ini"); /* f0 .. f17: 17 nested */
-    assert_message_contains("includes nested more than 16 deep: ");
-    assert_message_contains("f0.ini -> ");
-    assert_message_contains("f16.ini -> ");
-    assert_message_contains("/f17.ini");
+    assert_error_contains("includes nested more than 16 deep: ");
+    assert_error_contains("f0.ini -> ");
+    assert_error_contains("f16.ini -> ");
+    assert_error_contains("/f17.ini");
 }
 
 static void test_include_missing_file(void **state)
@@ -451,7 +393,7 @@ static void test_include_empty_and_directory(void **state)
     assert_int_equal(config_load_string(c, "include =\n", "x.ini", fx->dir), -1);
     assert_string_equal(err_message(), "x.ini:1: include needs a file name");
     assert_int_equal(config_load_string(c, "include = sub\n", "x.ini", fx->dir), -1);
-    assert_message_contains("not a regular file");
+    assert_error_contains("not a regular file");
     config_free(c);
 }
 
@@ -496,17 +438,17 @@ static void test_override_malformed(void **state)
         err_clear();
         if (config_apply_override(c, bad_keys[i], "command line") != -1)
             fail_msg("override '%s' was accepted", bad_keys[i]);
-        assert_message_contains("command line: override '");
+        assert_error_contains("command line: override '");
     }
     const char *bad_values[] = {"s.k=a ;b", "s.k=;b", "s.k=a\nb", "s.k=a\tb"};
     for (size_t i = 0; i < sizeof bad_values / sizeof *bad_values; i++) {
         err_clear();
         if (config_apply_override(c, bad_values[i], "command line") != -1)
             fail_msg("override value '%s' was accepted", bad_values[i]);
-        assert_message_contains("command line: s.k = '");
+        assert_error_contains("command line: s.k = '");
     }
     assert_int_equal(config_apply_override(c, "s.include=x.ini", "command line"), -1);
-    assert_message_contains("'include' is a directive");
+    assert_error_contains("'include' is a directive");
     char *dump = config_dump(c);
     assert_string_equal(dump, ""); /* nothing was stored */
     free(dump);
@@ -518,7 +460,7 @@ static void test_set_rejects_values_dump_cannot_hold(void **state)
     (void)state;
     config *c = config_new();
     assert_int_equal(config_set(c, "s.k", " padded", "test"), -1);
-    assert_message_contains("starts or ends with whitespace");
+    assert_error_contains("starts or ends with whitespace");
     char long_value[300];
     memset(long_value, 'v', sizeof long_value - 1);
     long_value[sizeof long_value - 1] = '\0';

@@ -18,6 +18,7 @@
 #include "phive/params.h"
 #include "phive/rng.h"
 #include "rng.h"
+#include "test_util.h"
 
 /* Known-answer vectors of Philox4x32-10 from the Random123 distribution. */
 static void test_philox_known_answers(void **state)
@@ -159,9 +160,9 @@ static void test_adam_matches_reference(void **state)
 static void test_checkpoint_round_trip(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/phive_ckpt_XXXXXX", path[128];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ckpt.h5", dir);
+    char dir[64], path[128];
+    assert_int_equal(tu_make_scratch(dir, sizeof dir, "ckpt"), 0);
+    tu_path_in(dir, "ckpt.h5", path, sizeof path);
     param_set p, q;
     params_init(&p);
     params_init(&q);
@@ -214,8 +215,7 @@ static void test_checkpoint_round_trip(void **state)
     adam_free(&b);
     params_free(&p);
     params_free(&q);
-    unlink(path);
-    rmdir(dir);
+    tu_remove_tree(dir);
 }
 
 int main(void)

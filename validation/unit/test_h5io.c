@@ -14,7 +14,6 @@
 #include "phive/errors.h"
 #include "phive/h5io.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "test_util.h"
 
 #define CHECK_SCRIPT "validation/unit/h5io_check.py"
 
@@ -68,23 +69,16 @@ static long leaked_between(hid_t before, hid_t after)
 }
 
 typedef struct {
-    char dir[64];
+    tu_scratch scratch;     /* first: tu_scratch_teardown frees the fixture */
     hid_t probes[N_PROBES]; /* taken before the test */
 } fixture;
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
+    if (tu_scratch_setup_size(state, "h5io", sizeof(fixture)) != 0)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/phive_h5io_XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    err_clear();
+    fixture *fx = *state;
     take_probes(fx->probes);
-    *state = fx;
     return 0;
 }
 
@@ -99,33 +93,11 @@ static void close_leftover_ids(void)
             ;
 }
 
-/* The directory holds plain files only. */
+/* tu_remove_tree also copes with a test that made the directory read-only. */
 static int teardown(void **state)
 {
-    fixture *fx = *state;
     close_leftover_ids();
-    DIR *d = opendir(fx->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", fx->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    chmod(fx->dir, 0700);
-    rmdir(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static void path_in(void **state, const char *name, char *out, size_t size)
-{
-    fixture *fx = *state;
-    snprintf(out, size, "%s/%s", fx->dir, name);
+    return tu_scratch_teardown(state);
 }
 
 /* Every helper must close what it opens: file objects and free-standing ids. */
@@ -141,12 +113,6 @@ static void assert_no_open_ids_(void **state)
     }
 }
 #define assert_no_open_ids() assert_no_open_ids_(state)
-
-static void assert_error_contains(const char *needle)
-{
-    if (strstr(err_message(), needle) == NULL)
-        fail_msg("error \"%s\" does not contain \"%s\"", err_message(), needle);
-}
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -175,7 +141,7 @@ static void assert_tagged(const char *path, const char *content)
 static void test_attributes_roundtrip(void **state)
 {
     char path[256];
-    path_in(state, "attrs.h5", path, sizeof path);
+    tu_scratch_path(*state, "attrs.h5", path, sizeof path);
     h5_writer w;
     assert_int_equal(h5w_create(&w, path), 0);
     assert_int_equal(h5_attr_write_str(w.file, ".", "name", "phive \u2713 \u00b5m"), 0);
@@ -231,7 +197,7 @@ static void test_attributes_roundtrip(void **state)
 static void test_attribute_errors(void **state)
 {
     char path[256], want[512];
-    path_in(state, "attr_err.h5", path, sizeof path);
+    tu_scratch_path(*state, "attr_err.h5", path, sizeof path);
     h5_writer w;
     assert_int_equal(h5w_create(&w, path), 0);
     assert_int_equal(h5_attr_write_str(w.file, "params", "label", "x"), 0);
@@ -260,7 +226,7 @@ static void test_attribute_errors(void **state)
 static void test_datasets_roundtrip(void **state)
 {
     char path[256];
-    path_in(state, "data.h5", path, sizeof path);
+    tu_scratch_path(*state, "data.h5", path, sizeof path);
     float f1[5] = {1, -2, 3.5f, 0, 1e30f};
     double f3[2 * 3 * 4];
     uint64_t u2[2 * 2] = {0, 1, UINT64_MAX, (uint64_t)1 << 63};
@@ -317,7 +283,7 @@ static void test_datasets_roundtrip(void **state)
 static void test_large_float_dataset_is_chunked(void **state)
 {
     char path[256];
-    path_in(state, "big.h5", path, sizeof path);
+    tu_scratch_path(*state, "big.h5", path, sizeof path);
     size_t n = 70000, dims[] = {n};
     float *data = malloc(n * sizeof *data), *back = malloc(n * sizeof *back);
     assert_non_null(data);
@@ -352,7 +318,7 @@ static void test_large_float_dataset_is_chunked(void **state)
 static void test_dataset_errors(void **state)
 {
     char path[256], want[512];
-    path_in(state, "ds_err.h5", path, sizeof path);
+    tu_scratch_path(*state, "ds_err.h5", path, sizeof path);
     float w12[12] = {0}, r[12];
     size_t dims[] = {3, 4};
     h5_writer w;
@@ -395,7 +361,7 @@ static void test_dataset_errors(void **state)
 static void test_exists(void **state)
 {
     char path[256];
-    path_in(state, "exists.h5", path, sizeof path);
+    tu_scratch_path(*state, "exists.h5", path, sizeof path);
     double v[2] = {1, 2};
     h5_writer w;
     assert_int_equal(h5w_create(&w, path), 0);
@@ -425,23 +391,20 @@ static void test_open_read_errors(void **state)
     char path[256], want[512];
     hid_t f = 123;
 
-    path_in(state, "missing.h5", path, sizeof path);
+    tu_scratch_path(*state, "missing.h5", path, sizeof path);
     assert_int_equal(h5_open_read(path, &f), -1);
     assert_true(f < 0);
     snprintf(want, sizeof want, "%s: no such file", path);
     assert_string_equal(err_message(), want);
 
-    path_in(state, "text.h5", path, sizeof path);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs("this is not HDF5\n", fp);
-    fclose(fp);
+    tu_scratch_path(*state, "text.h5", path, sizeof path);
+    tu_write_text(path, "this is not HDF5\n");
     assert_int_equal(h5_open_read(path, &f), -1);
     snprintf(want, sizeof want, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
     assert_string_equal(err_message(), want);
 
     /* A real file cut in half: the superblock survives but the end address does not. */
-    path_in(state, "cut.h5", path, sizeof path);
+    tu_scratch_path(*state, "cut.h5", path, sizeof path);
     static double payload[4096];
     h5_writer w;
     assert_int_equal(h5w_create(&w, path), 0);
@@ -456,7 +419,7 @@ static void test_open_read_errors(void **state)
     assert_string_equal(err_message(), want);
 
     fixture *fx = *state;
-    assert_int_equal(h5_open_read(fx->dir, &f), -1);
+    assert_int_equal(h5_open_read(fx->scratch.dir, &f), -1);
     assert_error_contains("is a directory");
     assert_no_open_ids();
 }
@@ -464,8 +427,8 @@ static void test_open_read_errors(void **state)
 static void test_atomic_commit_and_abort(void **state)
 {
     char path[256], tmp_expected[300];
-    path_in(state, "result.h5", path, sizeof path);
-    snprintf(tmp_expected, sizeof tmp_expected, "%s.tmp.%ld", path, (long)getpid());
+    tu_scratch_path(*state, "result.h5", path, sizeof path);
+    tu_writer_tmp_path(path, tmp_expected, sizeof tmp_expected);
     write_tagged(path, "A");
     assert_false(file_exists(tmp_expected));
 
@@ -492,8 +455,8 @@ static void test_atomic_commit_and_abort(void **state)
 static void test_commit_refuses_open_ids(void **state)
 {
     char path[256], tmp[300];
-    path_in(state, "leak.h5", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    tu_scratch_path(*state, "leak.h5", path, sizeof path);
+    tu_writer_tmp_path(path, tmp, sizeof tmp);
     write_tagged(path, "A");
     h5_writer w;
     assert_int_equal(h5w_create(&w, path), 0);
@@ -512,7 +475,7 @@ static void test_create_errors(void **state)
 {
     char path[320], dir[256];
     h5_writer w;
-    path_in(state, "no/such/dir", dir, sizeof dir);
+    tu_scratch_path(*state, "no/such/dir", dir, sizeof dir);
     snprintf(path, sizeof path, "%s/out.h5", dir);
     assert_int_equal(h5w_create(&w, path), -1);
     assert_error_contains(dir);
@@ -523,12 +486,12 @@ static void test_create_errors(void **state)
     /* Root ignores directory permissions, so this part only runs unprivileged. */
     if (geteuid() != 0) {
         fixture *fx = *state;
-        assert_int_equal(chmod(fx->dir, 0500), 0);
-        path_in(state, "ro.h5", path, sizeof path);
+        assert_int_equal(chmod(fx->scratch.dir, 0500), 0);
+        tu_scratch_path(*state, "ro.h5", path, sizeof path);
         assert_int_equal(h5w_create(&w, path), -1);
-        assert_error_contains(fx->dir);
+        assert_error_contains(fx->scratch.dir);
         assert_error_contains("not writable");
-        assert_int_equal(chmod(fx->dir, 0700), 0);
+        assert_int_equal(chmod(fx->scratch.dir, 0700), 0);
     }
     assert_no_open_ids();
 }
@@ -536,8 +499,8 @@ static void test_create_errors(void **state)
 static void test_no_hdf5_error_output(void **state)
 {
     char path[256], log[256];
-    path_in(state, "quiet.h5", path, sizeof path);
-    path_in(state, "stderr.txt", log, sizeof log);
+    tu_scratch_path(*state, "quiet.h5", path, sizeof path);
+    tu_scratch_path(*state, "stderr.txt", log, sizeof log);
     write_tagged(path, "A");
 
     /* Capture fd 2 while provoking HDF5 failures; HDF5 must not print its error stack. */
@@ -605,22 +568,20 @@ static void write_python_fixture(const char *path)
 
 static void test_h5py_reads_expected_types(void **state)
 {
-    char path[256], cmd[600];
-    path_in(state, "py.h5", path, sizeof path);
+    char path[256];
+    tu_scratch_path(*state, "py.h5", path, sizeof path);
     write_python_fixture(path);
     if (access(CHECK_SCRIPT, R_OK) != 0)
         fail_msg("%s not found: run the tests from the repository root", CHECK_SCRIPT);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s '%s'", CHECK_SCRIPT, path);
-    int status = system(cmd);
+    int status = tu_run_python("%s '%s'", CHECK_SCRIPT, path);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 
     /* The checker itself must be able to fail: a file with other contents. */
     char other[256];
-    path_in(state, "other.h5", other, sizeof other);
+    tu_scratch_path(*state, "other.h5", other, sizeof other);
     write_tagged(other, "A");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s '%s' 2>/dev/null", CHECK_SCRIPT, other);
-    status = system(cmd);
+    status = tu_run_python("%s '%s' 2>/dev/null", CHECK_SCRIPT, other);
     assert_true(WIFEXITED(status));
     assert_int_not_equal(WEXITSTATUS(status), 0);
     assert_no_open_ids();

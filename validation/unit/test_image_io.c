@@ -3,7 +3,8 @@
  * Known answers come from PNGs this file builds itself with zlib (filter 0,
  * big-endian 16-bit samples, as the PNG spec lays them out), so the reader
  * is checked against an encoder independent of libspng; the writer is then
- * checked by round trips.  Each test works in its own mkdtemp directory.
+ * checked by round trips.  Each test works in its own mkdtemp directory
+ * (test_util.h).
  * The DTU / phi-SfT images under ../shared/data are read when present.
  */
 #include <stdarg.h>
@@ -15,7 +16,6 @@
 #include "phive/errors.h"
 #include "phive/image.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,59 +23,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "test_util.h"
+
 #define SHARED_DATA "../shared/data"
 
-typedef struct {
-    char dir[64];
-} fixture;
+typedef tu_scratch fixture;
 
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/phive_image_XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    err_clear();
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    DIR *d = opendir(fx->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", fx->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static void path_in(const fixture *fx, const char *name, char *out, size_t size)
-{
-    snprintf(out, size, "%s/%s", fx->dir, name);
-}
-
-/* The message names the file and says what is wrong. */
-static void assert_error_mentions(const char *path, const char *what)
-{
-    const char *msg = err_message();
-    if (strstr(msg, path) == NULL || strstr(msg, what) == NULL)
-        fail_msg("error \"%s\" should name %s and say \"%s\"", msg, path, what);
-}
+static int setup(void **state) { return tu_scratch_setup(state, "image"); }
+static int teardown(void **state) { return tu_scratch_teardown(state); }
 
 /* ------------------------------------------------ an independent encoder */
 
@@ -158,20 +113,12 @@ static bytes craft_png(const png_spec *s)
     return b;
 }
 
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void read_crafted(const fixture *fx, const png_spec *s, image *im)
 {
     char path[256];
-    path_in(fx, "crafted.png", path, sizeof path);
+    tu_scratch_path(fx, "crafted.png", path, sizeof path);
     bytes b = craft_png(s);
-    write_bytes(path, b.p, b.len);
+    tu_write_file(path, b.p, b.len);
     free(b.p);
     if (image_read_png(path, im) != 0)
         fail_msg("reading crafted PNG: %s", err_message());
@@ -313,7 +260,7 @@ static void test_round_trips(void **state)
 {
     const fixture *fx = *state;
     char path[256];
-    path_in(fx, "rt.png", path, sizeof path);
+    tu_scratch_path(fx, "rt.png", path, sizeof path);
     for (int depth = 8; depth <= 16; depth += 8) {
         for (int channels = 1; channels <= 4; channels++) {
             image a, b;
@@ -364,7 +311,7 @@ static void test_write_atomic(void **state)
 {
     const fixture *fx = *state;
     char path[256], bad[300];
-    path_in(fx, "a.png", path, sizeof path);
+    tu_scratch_path(fx, "a.png", path, sizeof path);
     image a, b;
     image_init(&a);
     image_init(&b);
@@ -380,13 +327,7 @@ static void test_write_atomic(void **state)
     snprintf(bad, sizeof bad, "%s/no_such_dir/x.png", fx->dir);
     assert_int_equal(image_write_png(bad, &a), -1);
     assert_error_mentions(bad, "cannot create");
-    DIR *d = opendir(fx->dir);
-    struct dirent *e;
-    int files = 0;
-    while ((e = readdir(d)) != NULL)
-        files += e->d_name[0] != '.';
-    closedir(d);
-    assert_int_equal(files, 1);
+    assert_int_equal(tu_count_files(fx->dir), 1);
     image_free(&a);
     image_free(&b);
 }
@@ -406,13 +347,7 @@ static bytes valid_png(void)
     assert_int_equal(image_write_png(path, &im), 0);
     image_free(&im);
     bytes b = {NULL, 0};
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    unsigned char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        append(&b, buf, n);
-    fclose(f);
+    b.p = (unsigned char *)tu_read_file(path, &b.len);
     unlink(path);
     return b;
 }
@@ -421,21 +356,21 @@ static void test_truncated(void **state)
 {
     const fixture *fx = *state;
     char path[256];
-    path_in(fx, "cut.png", path, sizeof path);
+    tu_scratch_path(fx, "cut.png", path, sizeof path);
     bytes b = valid_png();
     /* After the signature, inside IHDR, inside IDAT, in IDAT's CRC, before IEND. */
     size_t cuts[5] = {8, 20, b.len / 2, b.len - 14, b.len - 12};
     image im;
     image_init(&im);
     for (int k = 0; k < 5; k++) {
-        write_bytes(path, b.p, cuts[k]);
+        tu_write_file(path, b.p, cuts[k]);
         err_clear();
         if (image_read_png(path, &im) != -1)
             fail_msg("a PNG cut to %zu of %zu bytes was read", cuts[k], b.len);
         assert_error_mentions(path, "PNG");
         assert_null(im.u8);
     }
-    write_bytes(path, b.p, b.len / 2);
+    tu_write_file(path, b.p, b.len / 2);
     assert_int_equal(image_read_png(path, &im), -1);
     assert_error_mentions(path, "truncated");
     free(b.p);
@@ -445,10 +380,10 @@ static void test_corrupt(void **state)
 {
     const fixture *fx = *state;
     char path[256];
-    path_in(fx, "bad.png", path, sizeof path);
+    tu_scratch_path(fx, "bad.png", path, sizeof path);
     bytes b = valid_png();
     b.p[b.len / 2] ^= 0x55; /* inside IDAT: the CRC no longer matches */
-    write_bytes(path, b.p, b.len);
+    tu_write_file(path, b.p, b.len);
     image im;
     image_init(&im);
     assert_int_equal(image_read_png(path, &im), -1);
@@ -462,36 +397,27 @@ static void test_not_png(void **state)
     char path[256];
     image im;
     image_init(&im);
-    path_in(fx, "text.png", path, sizeof path);
-    write_bytes(path, "this is not an image at all\n", 28);
+    tu_scratch_path(fx, "text.png", path, sizeof path);
+    tu_write_file(path, "this is not an image at all\n", 28);
     assert_int_equal(image_read_png(path, &im), -1);
     assert_error_mentions(path, "not a PNG");
-    path_in(fx, "empty.png", path, sizeof path);
-    write_bytes(path, "", 0);
+    tu_scratch_path(fx, "empty.png", path, sizeof path);
+    tu_write_file(path, "", 0);
     assert_int_equal(image_read_png(path, &im), -1);
     assert_error_mentions(path, "not a PNG");
-    path_in(fx, "missing.png", path, sizeof path);
+    tu_scratch_path(fx, "missing.png", path, sizeof path);
     assert_int_equal(image_read_png(path, &im), -1);
     assert_error_mentions(path, "cannot open");
 }
 
 /* ------------------------------------------------------------- real data */
 
-static int have_dir(const char *dir)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return 1;
-    printf("skipping the real-data check: %s is not present\n", dir);
-    return 0;
-}
-
 static void test_real_images(void **state)
 {
     (void)state;
     image im;
     image_init(&im);
-    if (have_dir(SHARED_DATA "/dtu_scan65")) {
+    if (tu_have_dir(SHARED_DATA "/dtu_scan65")) {
         if (image_read_png(SHARED_DATA "/dtu_scan65/image/000000.png", &im) != 0)
             fail_msg("%s", err_message());
         assert_int_equal(im.width, 1600);
@@ -507,7 +433,7 @@ static void test_real_images(void **state)
             on += im.u8[i] >= 128;
         assert_true(on > 0 && on < image_samples(&im) / 3); /* a real mask: some, not all */
     }
-    if (have_dir(SHARED_DATA "/phisft_r1")) {
+    if (tu_have_dir(SHARED_DATA "/phisft_r1")) {
         if (image_read_png(SHARED_DATA "/phisft_r1/masks/mask_000.png", &im) != 0)
             fail_msg("%s", err_message());
         assert_int_equal(im.width, 1920);

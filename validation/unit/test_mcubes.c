@@ -17,6 +17,8 @@
 #include "phive/mcubes.h"
 #include "phive/mesh.h"
 
+#include "test_util.h"
+
 /* ---- helpers ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -425,14 +427,6 @@ static void test_errors_and_empty(void **state)
     assert_non_null(strstr(err_message(), "non-finite"));
 }
 
-static int write_raw(const char *path, const void *data, size_t bytes)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t written = fwrite(data, 1, bytes, f);
-    return fclose(f) || written != bytes ? -1 : 0;
-}
-
 /* scikit-image's Lewiner marching cubes on the same grid: area, volume and the
  * vertices on grid edges must agree (the script exits non-zero otherwise). */
 static void test_against_skimage(void **state)
@@ -456,22 +450,19 @@ static void test_against_skimage(void **state)
     o.iso = 0.01;
     mesh m;
     assert_int_equal(mcubes_extract(v, nx, ny, nz, &o, &m), 0);
-    char dir[] = "/tmp/phive_mcubes_XXXXXX", grid_path[96], verts_path[96], faces_path[96], command[512];
-    assert_non_null(mkdtemp(dir));
-    snprintf(grid_path, sizeof grid_path, "%s/grid.f32", dir);
-    snprintf(verts_path, sizeof verts_path, "%s/verts.f32", dir);
-    snprintf(faces_path, sizeof faces_path, "%s/faces.u32", dir);
-    assert_int_equal(write_raw(grid_path, v, nx * ny * nz * sizeof(float)), 0);
-    assert_int_equal(write_raw(verts_path, m.positions, m.n_vertices * 3 * sizeof(float)), 0);
-    assert_int_equal(write_raw(faces_path, m.faces, m.n_faces * 3 * sizeof(uint32_t)), 0);
-    int len = snprintf(command, sizeof command,
-                       "/usr/bin/python3 validation/reference/mcubes_reference.py %s %zu %zu %zu 0.01 %s %s "
-                       "%g %g %g %g %g %g %g %g %g %g %g %g",
-                       grid_path, nx, ny, nz, verts_path, faces_path, map[0], map[1], map[2], map[3], map[4], map[5],
-                       map[6], map[7], map[8], map[9], map[10], map[11]);
-    assert_true(len > 0 && (size_t)len < sizeof command);
-    int status = system(command);
-    unlink(grid_path), unlink(verts_path), unlink(faces_path), rmdir(dir);
+    char dir[64], grid_path[96], verts_path[96], faces_path[96];
+    assert_int_equal(tu_make_scratch(dir, sizeof dir, "mcubes"), 0);
+    tu_path_in(dir, "grid.f32", grid_path, sizeof grid_path);
+    tu_path_in(dir, "verts.f32", verts_path, sizeof verts_path);
+    tu_path_in(dir, "faces.u32", faces_path, sizeof faces_path);
+    tu_write_file(grid_path, v, nx * ny * nz * sizeof(float));
+    tu_write_file(verts_path, m.positions, m.n_vertices * 3 * sizeof(float));
+    tu_write_file(faces_path, m.faces, m.n_faces * 3 * sizeof(uint32_t));
+    int status = tu_run_python("validation/reference/mcubes_reference.py %s %zu %zu %zu 0.01 %s %s "
+                               "%g %g %g %g %g %g %g %g %g %g %g %g",
+                               grid_path, nx, ny, nz, verts_path, faces_path, map[0], map[1], map[2], map[3], map[4],
+                               map[5], map[6], map[7], map[8], map[9], map[10], map[11]);
+    tu_remove_tree(dir);
     mesh_free(&m);
     free(v);
     assert_int_equal(status, 0);

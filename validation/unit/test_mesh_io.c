@@ -1,9 +1,10 @@
 /* test_mesh_io.c — unit tests of the OBJ and PLY readers and writers
  * (src/geom/mesh*.c).
  *
- * Each test works in its own mkdtemp directory.  Run from the repository
- * root: the reference test calls validation/reference/mesh_io_reference.py
- * with /usr/bin/python3 (open3d) and is skipped when open3d is missing.
+ * Each test works in its own mkdtemp directory (test_util.h).  Run from the
+ * repository root: the reference test calls
+ * validation/reference/mesh_io_reference.py with /usr/bin/python3 (open3d)
+ * and is skipped when open3d is missing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +15,6 @@
 #include "phive/errors.h"
 #include "phive/mesh.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,86 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_util.h"
+
 #define REFERENCE_SCRIPT "validation/reference/mesh_io_reference.py"
 
-typedef struct {
-    char dir[64];
-} fixture;
+typedef tu_scratch fixture;
 
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/phive_mesh_XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    err_clear();
-    *state = fx;
-    return 0;
-}
-
-/* The directory holds plain files only. */
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    DIR *d = opendir(fx->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", fx->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(fx->dir);
-    free(fx);
-    return 0;
-}
-
-static void path_in(void **state, const char *name, char *out, size_t size)
-{
-    fixture *fx = *state;
-    snprintf(out, size, "%s/%s", fx->dir, name);
-}
-
-static void write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, size, f), size);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
-
-/* The whole file; the caller frees it. */
-static char *read_bytes(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    assert_non_null(data);
-    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-    data[n] = '\0';
-    fclose(f);
-    *size = (size_t)n;
-    return data;
-}
-
-static void assert_error_contains(const char *needle)
-{
-    if (strstr(err_message(), needle) == NULL)
-        fail_msg("error \"%s\" does not contain \"%s\"", err_message(), needle);
-}
+static int setup(void **state) { return tu_scratch_setup(state, "mesh"); }
+static int teardown(void **state) { return tu_scratch_teardown(state); }
 
 static void assert_mesh_empty(const mesh *m)
 {
@@ -117,8 +45,8 @@ static void assert_mesh_empty(const mesh *m)
 static void expect_read_error(void **state, const char *name, const char *text, const char *const *needles)
 {
     char path[256];
-    path_in(state, name, path, sizeof path);
-    write_text(path, text);
+    tu_scratch_path(*state, name, path, sizeof path);
+    tu_write_text(path, text);
     mesh m;
     err_clear();
     assert_int_equal(mesh_read(path, &m), -1);
@@ -202,8 +130,8 @@ static void assert_same_uvs(const mesh *a, const mesh *b)
 static void read_obj_text(void **state, const char *text, mesh *m)
 {
     char path[256];
-    path_in(state, "in.obj", path, sizeof path);
-    write_text(path, text);
+    tu_scratch_path(*state, "in.obj", path, sizeof path);
+    tu_write_text(path, text);
     if (mesh_read_obj(path, m) != 0)
         fail_msg("mesh_read_obj: %s", err_message());
 }
@@ -219,7 +147,7 @@ static void assert_triangles(const mesh *m, const uint32_t *expected, size_t n_f
 static void test_obj_roundtrip(void **state)
 {
     char path[256];
-    path_in(state, "full.obj", path, sizeof path);
+    tu_scratch_path(*state, "full.obj", path, sizeof path);
     mesh a, b;
     make_pyramid(&a, WITH_NORMALS | WITH_COLORS | WITH_UVS);
     assert_int_equal(mesh_write(path, &a), 0);
@@ -243,13 +171,13 @@ static void test_obj_roundtrip(void **state)
 static void ply_roundtrip(void **state, int binary)
 {
     char path[256];
-    path_in(state, binary ? "bin.ply" : "ascii.ply", path, sizeof path);
+    tu_scratch_path(*state, binary ? "bin.ply" : "ascii.ply", path, sizeof path);
     for (int extras = 0; extras <= (WITH_NORMALS | WITH_COLORS); extras++) {
         mesh a, b;
         make_pyramid(&a, extras);
         assert_int_equal(mesh_write_ply(path, &a, binary), 0);
         size_t size;
-        char *data = read_bytes(path, &size);
+        char *data = tu_read_file(path, &size);
         assert_non_null(strstr(data, binary ? "format binary_little_endian 1.0\n" : "format ascii 1.0\n"));
         free(data);
         if (mesh_read_ply(path, &b) != 0)
@@ -267,12 +195,12 @@ static void test_ply_roundtrip_binary(void **state) { ply_roundtrip(state, 1); }
 static void test_write_dispatch_and_empty(void **state)
 {
     char path[256];
-    path_in(state, "out.PLY", path, sizeof path);
+    tu_scratch_path(*state, "out.PLY", path, sizeof path);
     mesh a, b;
     make_pyramid(&a, WITH_COLORS);
     assert_int_equal(mesh_write(path, &a), 0);
     size_t size;
-    char *data = read_bytes(path, &size);
+    char *data = tu_read_file(path, &size);
     assert_non_null(strstr(data, "binary_little_endian"));
     free(data);
     assert_int_equal(mesh_read(path, &b), 0);
@@ -281,7 +209,7 @@ static void test_write_dispatch_and_empty(void **state)
     mesh_free(&a);
 
     mesh_init(&a);
-    path_in(state, "empty.ply", path, sizeof path);
+    tu_scratch_path(*state, "empty.ply", path, sizeof path);
     assert_int_equal(mesh_write(path, &a), 0);
     assert_int_equal(mesh_read(path, &b), 0);
     assert_mesh_empty(&b);
@@ -361,12 +289,12 @@ static void test_ply_big_endian_by_hand(void **state)
             p = put_be(p, (uint32_t)faces[f][k], 4);
     }
     char path[256];
-    path_in(state, "be.ply", path, sizeof path);
+    tu_scratch_path(*state, "be.ply", path, sizeof path);
     size_t size = strlen(header) + (size_t)(p - body);
     unsigned char *file = malloc(size);
     memcpy(file, header, strlen(header));
     memcpy(file + strlen(header), body, (size_t)(p - body));
-    write_bytes(path, file, size);
+    tu_write_file(path, file, size);
 
     mesh m;
     if (mesh_read_ply(path, &m) != 0)
@@ -386,7 +314,7 @@ static void test_ply_big_endian_by_hand(void **state)
 
     /* Cut in the middle of vertex 2: the message names it. */
     size_t vertex_bytes = 3 * 8 + 4 + 3 + 1;
-    write_bytes(path, file, strlen(header) + 2 * vertex_bytes + 2 + 10);
+    tu_write_file(path, file, strlen(header) + 2 * vertex_bytes + 2 + 10);
     assert_int_equal(mesh_read_ply(path, &m), -1);
     assert_error_contains(path);
     assert_error_contains("vertex 2 of 4");
@@ -398,8 +326,8 @@ static void test_ply_big_endian_by_hand(void **state)
 static void test_ply_ascii_by_hand(void **state)
 {
     char path[256];
-    path_in(state, "hand.ply", path, sizeof path);
-    write_text(path, "ply\r\n"
+    tu_scratch_path(*state, "hand.ply", path, sizeof path);
+    tu_write_text(path, "ply\r\n"
                      "format ascii 1.0\r\n"
                      "element vertex 3\r\n"
                      "property float32 x\r\nproperty int16 y\r\nproperty char z\r\n"
@@ -681,17 +609,17 @@ static void test_ply_truncated_binary(void **state)
     for (size_t i = 0; i < F * 3; i++)
         a.faces[i] = (uint32_t)(i % N);
     char path[256];
-    path_in(state, "cut.ply", path, sizeof path);
+    tu_scratch_path(*state, "cut.ply", path, sizeof path);
     assert_int_equal(mesh_write_ply(path, &a, 1), 0);
     mesh_free(&a);
     size_t size;
-    char *data = read_bytes(path, &size);
+    char *data = tu_read_file(path, &size);
     size_t header = (size_t)(strstr(data, "end_header\n") + strlen("end_header\n") - data);
     size_t record = 3 * 4 + 3 * 4 + 3;
     assert_int_equal(size, header + N * record + F * 13);
 
     mesh m;
-    write_bytes(path, data, size / 2);
+    tu_write_file(path, data, size / 2);
     char expected[64];
     snprintf(expected, sizeof expected, "vertex %zu of %d", (size / 2 - header) / record, N);
     assert_int_equal(mesh_read_ply(path, &m), -1);
@@ -700,13 +628,13 @@ static void test_ply_truncated_binary(void **state)
     assert_error_contains("truncated");
     assert_mesh_empty(&m);
 
-    write_bytes(path, data, size - 5);
+    tu_write_file(path, data, size - 5);
     assert_int_equal(mesh_read_ply(path, &m), -1);
     assert_error_contains("face 499 of 500");
     assert_error_contains("truncated");
     assert_mesh_empty(&m);
 
-    write_bytes(path, data, header); /* no body at all */
+    tu_write_file(path, data, header); /* no body at all */
     assert_int_equal(mesh_read_ply(path, &m), -1);
     assert_error_contains("vertex 0 of 1000");
     free(data);
@@ -718,17 +646,17 @@ static void test_ply_truncated_ascii(void **state)
     mesh a, m;
     make_pyramid(&a, WITH_NORMALS | WITH_COLORS);
     char path[256];
-    path_in(state, "cut.ply", path, sizeof path);
+    tu_scratch_path(*state, "cut.ply", path, sizeof path);
     assert_int_equal(mesh_write_ply(path, &a, 0), 0);
     mesh_free(&a);
     size_t size;
-    char *data = read_bytes(path, &size);
+    char *data = tu_read_file(path, &size);
 
     /* Drop the last two face lines. */
     char *end = data + size;
     for (int lines = 0; lines < 3; end--)
         lines += end[-1] == '\n';
-    write_bytes(path, data, (size_t)(end - data) + 1);
+    tu_write_file(path, data, (size_t)(end - data) + 1);
     assert_int_equal(mesh_read_ply(path, &m), -1);
     assert_error_contains(path);
     assert_error_contains("face 4 of 6");
@@ -740,7 +668,7 @@ static void test_ply_truncated_ascii(void **state)
     char *line2 = strchr(strchr(body, '\n') + 1, '\n') + 1;
     char *line3 = strchr(line2, '\n') + 1;
     memmove(line2, line3, (size_t)(data + size - line3));
-    write_bytes(path, data, size - (size_t)(line3 - line2));
+    tu_write_file(path, data, size - (size_t)(line3 - line2));
     assert_int_equal(mesh_read_ply(path, &m), -1);
     assert_error_contains("vertex 4 of 5");
     assert_error_contains("too few values");
@@ -752,28 +680,28 @@ static void test_unknown_format(void **state)
     char path[256];
     mesh m;
     make_pyramid(&m, 0);
-    path_in(state, "mesh.stl", path, sizeof path);
+    tu_scratch_path(*state, "mesh.stl", path, sizeof path);
     assert_int_equal(mesh_write(path, &m), -1);
     assert_error_contains("mesh.stl: unknown mesh format \"stl\"");
     assert_int_equal(access(path, F_OK), -1);
     mesh_free(&m);
 
-    write_text(path, "solid x\n");
+    tu_write_text(path, "solid x\n");
     assert_int_equal(mesh_read(path, &m), -1);
     assert_error_contains("unknown mesh format");
     assert_mesh_empty(&m);
-    path_in(state, "noext", path, sizeof path);
+    tu_scratch_path(*state, "noext", path, sizeof path);
     assert_int_equal(mesh_read(path, &m), -1);
     assert_error_contains("unknown mesh format \"\"");
     assert_int_equal(mesh_read("/tmp/x.obj/mesh", &m), -1);
     assert_error_contains("unknown mesh format");
 
-    path_in(state, "missing.obj", path, sizeof path);
+    tu_scratch_path(*state, "missing.obj", path, sizeof path);
     assert_int_equal(mesh_read(path, &m), -1);
     assert_error_contains("missing.obj: cannot open");
     /* Binary data in a text format. */
-    path_in(state, "binary.obj", path, sizeof path);
-    write_bytes(path, "v 1 2 3\n\0\0", 10);
+    tu_scratch_path(*state, "binary.obj", path, sizeof path);
+    tu_write_file(path, "v 1 2 3\n\0\0", 10);
     assert_int_equal(mesh_read(path, &m), -1);
     assert_error_contains("NUL");
 }
@@ -782,12 +710,12 @@ static void test_unknown_format(void **state)
 static void test_atomic_write(void **state)
 {
     char path[256];
-    path_in(state, "keep.ply", path, sizeof path);
+    tu_scratch_path(*state, "keep.ply", path, sizeof path);
     mesh good, bad;
     make_pyramid(&good, 0);
     assert_int_equal(mesh_write(path, &good), 0);
     size_t size_before, size_after;
-    char *before = read_bytes(path, &size_before);
+    char *before = tu_read_file(path, &size_before);
 
     make_pyramid(&bad, 0);
     bad.faces[7] = 5; /* one past the last vertex */
@@ -796,25 +724,20 @@ static void test_atomic_write(void **state)
     assert_error_contains("face 2: vertex index 5 out of range (5 vertices)");
     bad.faces[7] = 1;
     bad.face_uvs = calloc(18, sizeof(uint32_t)); /* uv indices but no uvs */
-    path_in(state, "keep.obj", path, sizeof path);
+    tu_scratch_path(*state, "keep.obj", path, sizeof path);
     assert_int_equal(mesh_write(path, &bad), -1);
     assert_error_contains("uv index 0 out of range (0 uvs)");
-    path_in(state, "keep.ply", path, sizeof path);
+    tu_scratch_path(*state, "keep.ply", path, sizeof path);
     assert_int_equal(mesh_write_ply(path, &good, 2), -1);
 
-    char *after = read_bytes(path, &size_after);
+    char *after = tu_read_file(path, &size_after);
     assert_int_equal(size_before, size_after);
     assert_memory_equal(before, after, size_before);
     free(before);
     free(after);
 
     fixture *fx = *state;
-    DIR *d = opendir(fx->dir);
-    int files = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        files += e->d_name[0] != '.';
-    closedir(d);
-    assert_int_equal(files, 1); /* keep.ply only */
+    assert_int_equal(tu_count_files(fx->dir), 1); /* keep.ply only */
 
     assert_int_equal(mesh_write("/nonexistent-dir/x.obj", &good), -1);
     assert_error_contains("/nonexistent-dir/x.obj: cannot create");
@@ -854,7 +777,7 @@ static void test_point_cloud_1m_load_time(void **state)
     const char *names[] = {"cloud.obj", "cloud.ply", "cloud_ascii.ply"};
     for (int k = 0; k < 3; k++) {
         char path[256];
-        path_in(state, names[k], path, sizeof path);
+        tu_scratch_path(*state, names[k], path, sizeof path);
         assert_int_equal(k < 2 ? mesh_write(path, &a) : mesh_write_ply(path, &a, 0), 0);
         struct stat st;
         stat(path, &st);
@@ -874,14 +797,14 @@ static void test_point_cloud_1m_load_time(void **state)
 
 static int have_open3d(void)
 {
-    return system("/usr/bin/python3 -c 'import open3d' >/dev/null 2>&1") == 0;
+    return tu_run_python("-c 'import open3d' >/dev/null 2>&1") == 0;
 }
 
 static void dump_raw(void **state, const char *name, const void *data, size_t size)
 {
     char path[256];
-    path_in(state, name, path, sizeof path);
-    write_bytes(path, data, size);
+    tu_scratch_path(*state, name, path, sizeof path);
+    tu_write_file(path, data, size);
 }
 
 /* open3d reads what we write (counts, coordinates, faces, colours, normals),
@@ -896,11 +819,11 @@ static void test_open3d_reference(void **state)
     mesh a;
     make_pyramid(&a, WITH_NORMALS | WITH_COLORS);
     char path[256];
-    path_in(state, "ours_ascii.ply", path, sizeof path);
+    tu_scratch_path(*state, "ours_ascii.ply", path, sizeof path);
     assert_int_equal(mesh_write_ply(path, &a, 0), 0);
-    path_in(state, "ours_binary.ply", path, sizeof path);
+    tu_scratch_path(*state, "ours_binary.ply", path, sizeof path);
     assert_int_equal(mesh_write_ply(path, &a, 1), 0);
-    path_in(state, "ours.obj", path, sizeof path);
+    tu_scratch_path(*state, "ours.obj", path, sizeof path);
     assert_int_equal(mesh_write_obj(path, &a), 0);
     dump_raw(state, "ours.positions.f32", a.positions, a.n_vertices * 3 * sizeof(float));
     dump_raw(state, "ours.faces.u32", a.faces, a.n_faces * 3 * sizeof(uint32_t));
@@ -908,25 +831,23 @@ static void test_open3d_reference(void **state)
     dump_raw(state, "ours.colors.u8", a.colors, a.n_vertices * 3);
     mesh_free(&a);
 
-    char command[512];
-    snprintf(command, sizeof command, "/usr/bin/python3 %s %s", REFERENCE_SCRIPT, fx->dir);
-    assert_int_equal(system(command), 0);
+    assert_int_equal(tu_run_python("%s %s", REFERENCE_SCRIPT, fx->dir), 0);
 
     /* The script wrote theirs_* with the raw arrays it meant. */
     const char *theirs[] = {"theirs_ascii.ply", "theirs_binary.ply", "theirs.obj"};
     size_t size;
-    path_in(state, "theirs.positions.f32", path, sizeof path);
-    float *pos = (float *)read_bytes(path, &size);
+    tu_scratch_path(*state, "theirs.positions.f32", path, sizeof path);
+    float *pos = (float *)tu_read_file(path, &size);
     size_t n = size / 12;
-    path_in(state, "theirs.faces.u32", path, sizeof path);
-    uint32_t *faces = (uint32_t *)read_bytes(path, &size);
+    tu_scratch_path(*state, "theirs.faces.u32", path, sizeof path);
+    uint32_t *faces = (uint32_t *)tu_read_file(path, &size);
     size_t f = size / 12;
-    path_in(state, "theirs.colors.u8", path, sizeof path);
-    uint8_t *colors = (uint8_t *)read_bytes(path, &size);
+    tu_scratch_path(*state, "theirs.colors.u8", path, sizeof path);
+    uint8_t *colors = (uint8_t *)tu_read_file(path, &size);
     assert_int_equal(size, n * 3);
     for (int k = 0; k < 3; k++) {
         mesh b;
-        path_in(state, theirs[k], path, sizeof path);
+        tu_scratch_path(*state, theirs[k], path, sizeof path);
         if (mesh_read(path, &b) != 0)
             fail_msg("mesh_read %s: %s", theirs[k], err_message());
         assert_int_equal(b.n_vertices, n);

@@ -21,6 +21,8 @@
 #include "phive/sampling.h"
 #include "phive/surface_metrics.h"
 
+#include "test_util.h"
+
 #define REFERENCE_SCRIPT "validation/reference/chamfer_reference.py"
 
 static float *uniform_cloud(size_t n, uint64_t seed, float scale, float shift)
@@ -43,27 +45,17 @@ typedef struct {
     double x_to_y, y_to_x, chamfer, accuracy, completeness, overall, n_accuracy, n_completeness;
 } reference_figures;
 
-static void write_cloud(const char *path, const float *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(p, sizeof(float) * 3, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* Runs the reference script on x and y; fails the test if it cannot. */
 static reference_figures run_reference(const float *x, size_t n_x, const float *y, size_t n_y, double max_dist)
 {
-    char dir[] = "/tmp/phive_chamfer_XXXXXX", px[64], py[64], out[64], command[512];
-    assert_non_null(mkdtemp(dir));
-    snprintf(px, sizeof px, "%s/x.bin", dir);
-    snprintf(py, sizeof py, "%s/y.bin", dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    write_cloud(px, x, n_x);
-    write_cloud(py, y, n_y);
-    snprintf(command, sizeof command, "/usr/bin/python3 %s %s %s --max-dist %.17g > %s", REFERENCE_SCRIPT, px, py,
-             max_dist, out);
-    assert_int_equal(system(command), 0);
+    char dir[64], px[96], py[96], out[96];
+    assert_int_equal(tu_make_scratch(dir, sizeof dir, "chamfer"), 0);
+    tu_path_in(dir, "x.bin", px, sizeof px);
+    tu_path_in(dir, "y.bin", py, sizeof py);
+    tu_path_in(dir, "out.txt", out, sizeof out);
+    tu_write_file(px, x, n_x * 3 * sizeof(float));
+    tu_write_file(py, y, n_y * 3 * sizeof(float));
+    assert_int_equal(tu_run_python("%s %s %s --max-dist %.17g > %s", REFERENCE_SCRIPT, px, py, max_dist, out), 0);
     reference_figures r;
     double *slots[] = {&r.x_to_y, &r.y_to_x, &r.chamfer, &r.accuracy, &r.completeness, &r.overall, &r.n_accuracy,
                        &r.n_completeness};
@@ -73,7 +65,7 @@ static reference_figures run_reference(const float *x, size_t n_x, const float *
     for (size_t i = 0; i < sizeof slots / sizeof *slots; ++i)
         assert_int_equal(fscanf(f, "%63s %lf", name, slots[i]), 2);
     fclose(f);
-    unlink(px), unlink(py), unlink(out), rmdir(dir);
+    tu_remove_tree(dir);
     return r;
 }
 
