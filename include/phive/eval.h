@@ -8,6 +8,9 @@
  *   mesh (area-weighted, seeded; as many points as the ground-truth cloud by
  *   default) and compute Chamfer as PyTorch3D defines it (squared distances,
  *   mean per direction, summed), reported ×1e4, optionally after rigid ICP.
+ *   Synthetic sequences (eval.mode = synthetic): per frame, Procrustes with
+ *   scale onto the ground-truth mesh (same vertices), e_3D = ‖X_gt − X‖_F /
+ *   ‖X_gt‖_F and the mean angle between vertex normals in degrees.
  * eval_dtu: the DTU protocol (DTUeval-python): 0.2 mm sampling and thinning,
  *   box crop, ObsMask, ground plane, 20 mm cut; accuracy, completeness and
  *   their mean in mm, from the official ground-truth files.

@@ -48,4 +48,7 @@ int mesh_write_ply(const char *path, const mesh *m, int binary);
  * and face-uv index is in range (writers call it before touching the file). */
 int mesh_validate(const mesh *m);
 
+/* Area-weighted vertex normals (n_vertices × 3, unit; zero for vertices no face uses). */
+void mesh_vertex_normals(const mesh *m, float *normals);
+
 #endif

@@ -74,6 +74,29 @@ static const char *extension_of(const char *path)
     return dot && (!slash || dot > slash) ? dot + 1 : "";
 }
 
+void mesh_vertex_normals(const mesh *m, float *normals)
+{
+    double *sum = calloc(m->n_vertices ? 3 * m->n_vertices : 1, sizeof *sum);
+    if (!sum) { /* out of memory: zero normals, which callers reject as degenerate */
+        memset(normals, 0, 3 * m->n_vertices * sizeof *normals);
+        return;
+    }
+    for (size_t f = 0; f < m->n_faces; ++f) {
+        const uint32_t *v = m->faces + 3 * f;
+        const float *a = m->positions + 3 * v[0], *b = m->positions + 3 * v[1], *c = m->positions + 3 * v[2];
+        double e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]}, e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
+        /* the unnormalised cross product weights each face by twice its area */
+        double n[3] = {e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0]};
+        for (int k = 0; k < 3; ++k)
+            for (int c3 = 0; c3 < 3; ++c3) sum[3 * v[k] + c3] += n[c3];
+    }
+    for (size_t i = 0; i < m->n_vertices; ++i) {
+        double *s = sum + 3 * i, length = sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]);
+        for (int c = 0; c < 3; ++c) normals[3 * i + c] = length > 0 ? (float)(s[c] / length) : 0.0f;
+    }
+    free(sum);
+}
+
 int mesh_read(const char *path, mesh *m)
 {
     const char *ext = extension_of(path);
