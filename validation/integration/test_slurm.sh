@@ -184,14 +184,19 @@ ok "sent SIGUSR1 to the batch shell of job $JOBID (scancel --signal=USR1 --batch
 
 # Requeue: Restarts goes to 1 and the job becomes PENDING with a BeginTime ~cred_expire (120 s)
 # ahead; pull it forward so the test does not wait out that delay.
+# Restarts turns 1 while the first run is still ending (state RUNNING), so only a RUNNING seen
+# after PENDING is the restart.
 deadline=$((SECONDS + 180))
+seen_pending=0
 while :; do
     state=$(job_field JobState) restarts=$(job_field Restarts) reason=$(job_field Reason)
     if [ "${restarts:-0}" -ge 1 ]; then
         case $state in
-            PENDING) [ "$reason" != BeginTime ] \
+            PENDING) seen_pending=1
+                [ "$reason" != BeginTime ] \
                 || timeout 10 scontrol update JobId="$JOBID" StartTime=now >/dev/null 2>&1 || true ;;
-            RUNNING|COMPLETED) break ;;
+            RUNNING) [ "$seen_pending" = 0 ] || break ;;
+            COMPLETED) break ;;
         esac
     fi
     sbatch_running || break
