@@ -14,6 +14,8 @@
  * eval_dtu: the DTU protocol (DTUeval-python): 0.2 mm sampling and thinning,
  *   box crop, ObsMask, ground plane, 20 mm cut; accuracy, completeness and
  *   their mean in mm, from the official ground-truth files.
+ * eval_epfl: the EPFL protocol (NeuralWarp): 1e6 mesh samples, each
+ *   direction's mean distance under 0.8, full scene or the bbox.npy center.
  */
 #ifndef PHIVE_EVAL_H
 #define PHIVE_EVAL_H
@@ -22,6 +24,7 @@
 
 extern const job_type eval_sft_job;
 extern const job_type eval_dtu_job;
+extern const job_type eval_epfl_job;
 
 /* Expand a printf pattern with exactly one integer conversion ("%03d") for frame f. */
 int eval_frame_path(const char *dir, const char *pattern, long frame, char *out, size_t size);

@@ -15,7 +15,7 @@
 #include "phive/eval.h"
 #include "phive/nsr.h"
 
-static const job_type *const registry[] = {&nsr_sdf_job, &eval_sft_job, &eval_dtu_job, NULL};
+static const job_type *const registry[] = {&nsr_sdf_job, &eval_sft_job, &eval_dtu_job, &eval_epfl_job, NULL};
 
 const job_type *const *job_types(void) { return registry; }
 
