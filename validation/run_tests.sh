@@ -2,7 +2,8 @@
 # Runs every unit test binary (cmocka) and every integration script, then
 # prints one closing line "N passed, N failed".  Unit tests count per cmocka
 # test case; each integration script counts as one test.
-# Environment: BUILD (float build dir), DBL (double build dir), ONLY / SKIP (regexes on test names).
+# Environment: BUILD (float build dir), DBL (double build dir), ONLY / SKIP (regexes on test names),
+# VERBOSE=1 (print the output of passing tests too).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build/cpu}
@@ -29,7 +30,8 @@ run_unit() {
     passed=$((passed + ok))
     failed=$((failed + bad))
     printf '%-34s %3d passed, %d failed\n' "$name" "$ok" "$bad"
-    if [ "$bad" -ne 0 ]; then failures+=("$name"); sed 's/^/    /' "$log" | tail -40; fi
+    if [ "$bad" -ne 0 ]; then failures+=("$name"); sed 's/^/    /' "$log" | tail -40;
+    elif [ -n "${VERBOSE:-}" ]; then sed 's/^/    /' "$log"; fi
 }
 
 run_script() {
@@ -42,6 +44,7 @@ run_script() {
     if [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
         printf '%-34s ok (%ds)\n' "$name" $(($(date +%s) - start))
+        [ -z "${VERBOSE:-}" ] || sed 's/^/    /' "$log"
     else
         failed=$((failed + 1))
         failures+=("$name")
