@@ -124,7 +124,7 @@ test: bin/phive unit-tests
 	@BUILD=$(BUILD) DBL=$(DBL) validation/run_tests.sh
 
 bench: bin/phive $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do $$b || exit 1; done
+	@for b in $(BENCH_BIN) validation/bench/bench_*.sh; do $$b || exit 1; done
 
 validate: bin/phive
 	@BUILD=$(BUILD) FUZZ_SRC="$(FUZZ_SRC)" LIB_SRC="$(LIB_SRC)" PKG_CFLAGS="$(PKG_CFLAGS)" PKG_LIBS="$(PKG_LIBS)" \
