@@ -20,7 +20,7 @@ CUDA_HOME ?= $(if $(NVCC),$(abspath $(dir $(NVCC))/..),/usr/local/cuda)
 DEBIAN_PACKAGES := build-essential pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools \
   petsc-dev libopenblas-dev libspng-dev zlib1g-dev libinih-dev libcjson-dev libzip-dev libmatio-dev \
   slurm-wlm munge libcmocka-dev clang libclang-rt-14-dev python3-numpy python3-h5py python3-scipy \
-  python3-skimage python3-open3d
+  python3-skimage python3-open3d python3-matplotlib
 
 PKGS := hdf5-openmpi PETSc inih libcjson spng zlib openblas libzip
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

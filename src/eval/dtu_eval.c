@@ -26,6 +26,7 @@
 #include "phive/mesh.h"
 #include "phive/sampling.h"
 #include "phive/surface_metrics.h"
+#include "phive/visual.h"
 
 static const cfg_spec eval_dtu_schema[] = {
     {"eval.mesh", CFG_STRING, NULL, 0, -1, NULL, "reconstructed mesh in DTU world coordinates (mm)"},
@@ -34,6 +35,8 @@ static const cfg_spec eval_dtu_schema[] = {
     {"eval.density", CFG_REAL, "0.2", 1e-4, 100, NULL, "sampling and thinning distance (mm)"},
     {"eval.patch", CFG_REAL, "60", 0, 1e4, NULL, "box margin around BB (mm; upper side uses 2x)"},
     {"eval.max_dist", CFG_REAL, "20", 1e-6, 1e6, NULL, "distances at or beyond this are left out (mm)"},
+    {"eval.error_map", CFG_BOOL, "false", 0, -1, NULL, "write error_map.ply: the mesh coloured by distance to the STL"},
+    {"eval.error_map_max", CFG_REAL, "5", 1e-6, 1e6, NULL, "distance (mm) at the top of the error map's colour scale"},
     {NULL, CFG_STRING, NULL, 0, 0, NULL, NULL},
 };
 
@@ -190,6 +193,12 @@ static int eval_dtu_run(job_ctx *ctx)
                  metrics_set(&ctx->final, "points_thinned", (double)n_thin) ||
                  metrics_set(&ctx->final, "points_in_box", (double)n_box) ||
                  metrics_set(&ctx->final, "seconds", wall_time() - start);
+    if (!status && config_bool(cfg, "eval.error_map") && ctx->dist->group_rank == 0) {
+        char path[4200];
+        job_path(ctx, "error_map.ply", path, sizeof path);
+        status = visual_mesh_error_map(&reconstruction, truth.stl.positions, truth.stl.n_vertices,
+                                       config_real(cfg, "eval.error_map_max"), path);
+    }
     if (!status && ctx->dist->group_rank == 0)
         log_info("%s: DTU scan %ld: accuracy %.4f, completeness %.4f, overall %.4f mm (%zu points after thinning)",
                  ctx->id, config_int(cfg, "eval.scan"), result.accuracy, result.completeness, result.overall, n_thin);

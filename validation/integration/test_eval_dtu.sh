@@ -39,7 +39,8 @@ PY
 }
 run_case() { # name right_z mask_half plane_half
     make_case "$TMP/$1" "$2" "$3" "$4"
-    "$PHIVE" eval dtu eval.mesh="$TMP/$1/mesh.obj" eval.scan=5 eval.gt="$TMP/$1/gt" --out "$TMP/$1/out" 2>"$TMP/$1.log" ||
+    "$PHIVE" eval dtu eval.mesh="$TMP/$1/mesh.obj" eval.scan=5 eval.gt="$TMP/$1/gt" eval.error_map=true \
+        --out "$TMP/$1/out" 2>"$TMP/$1.log" ||
         { cat "$TMP/$1.log"; fail "eval dtu failed for $1"; }
 }
 run_case full 3 0 0
@@ -66,6 +67,24 @@ for name, (acc, comp) in expect.items():
     if comp is not None:
         assert abs(f["completeness_mm"] - comp) < 0.02 * comp, (name, "completeness")
     assert abs(f["overall_mm"] - (f["accuracy_mm"] + f["completeness_mm"]) / 2) < 1e-12
+PY
+check "error_map.ply colours each vertex by its distance to the STL (viridis over [0, 5] mm)"
+$PY - "$TMP" <<'PY'
+import glob, sys
+import numpy as np
+path = glob.glob(sys.argv[1] + "/full/out/*/error_map.ply")[0]
+data = open(path, "rb").read()
+header = data[: data.index(b"end_header\n")].decode()
+assert "property uchar red" in header, header
+import open3d as o3d
+m = o3d.io.read_triangle_mesh(path)
+v, c = np.asarray(m.vertices), np.asarray(m.vertex_colors)
+import matplotlib
+viridis = matplotlib.colormaps["viridis"]
+for p, col in zip(v, c):
+    expected = np.array(viridis(min(abs(p[2]) / 5.0, 1.0))[:3])
+    assert np.abs(col - expected).max() < 2.5 / 255, (p, col, expected)
+print(f"{len(v)} vertices coloured by their distance (z = 1 and z = 3 mm above the STL)")
 PY
 check "against the independent Python protocol (validation/reference/dtu_reference.py)"
 read -r acc comp overall count < <($PY validation/reference/dtu_reference.py "$TMP/cut/mesh.obj" "$TMP/cut/gt" 5)
