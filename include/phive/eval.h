@@ -16,6 +16,8 @@
  *   their mean in mm, from the official ground-truth files.
  * eval_epfl: the EPFL protocol (NeuralWarp): 1e6 mesh samples, each
  *   direction's mean distance under 0.8, full scene or the bbox.npy center.
+ * eval_bmvs: BlendedMVS (VolSDF practice): largest component above an
+ *   optional ground plane, 1e5 samples on each mesh, Chamfer-L1 (no cut).
  */
 #ifndef PHIVE_EVAL_H
 #define PHIVE_EVAL_H
@@ -25,6 +27,8 @@
 extern const job_type eval_sft_job;
 extern const job_type eval_dtu_job;
 extern const job_type eval_epfl_job;
+extern const job_type eval_bmvs_job;
+extern const job_type eval_clean_job; /* mesh cleaning by object masks (phive/mesh_clean.h) */
 
 /* Expand a printf pattern with exactly one integer conversion ("%03d") for frame f. */
 int eval_frame_path(const char *dir, const char *pattern, long frame, char *out, size_t size);

@@ -113,7 +113,7 @@ int cmd_eval(int argc, char **argv, dist_ctx *d)
     config *cfg = config_new();
     int status = cfg ? parse_job_args(argc, argv, cfg, &out, &force, eval_positional, &protocol) : err_set("out of memory");
     if (!status && !protocol)
-        status = err_set("usage: phive eval PROTOCOL [section.key=value ...] [--out DIR] [--force]  (PROTOCOL: sft, dtu, epfl)");
+        status = err_set("usage: phive eval PROTOCOL [section.key=value ...] [--out DIR] [--force]  (PROTOCOL: sft, dtu, epfl, bmvs, clean)");
     if (status) {
         config_free(cfg);
         return fail(d, PHIVE_EXIT_FAILED);

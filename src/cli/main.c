@@ -11,7 +11,7 @@
 static const char usage[] =
     "usage: phive COMMAND ...\n"
     "  run CONFIG [section.key=value ...] [--out DIR] [--force]   run one job\n"
-    "  eval PROTOCOL [section.key=value ...] [--out DIR]         evaluate results (protocols: sft, dtu, epfl)\n"
+    "  eval PROTOCOL [section.key=value ...] [--out DIR]         evaluate results (protocols: sft, dtu, epfl, bmvs, clean)\n"
     "  sweep FILE [--out DIR] [--ranks-per-job N] [--array-index I --array-count N]\n"
     "        [--list]                                            (--list: print the job ids only)\n"
     "                                                            run every job of a sweep file\n"

@@ -11,6 +11,8 @@
  *     completeness = mean NN distance of the STL points above the plane
  *     (P·[x, 1] > 0) to the box-cropped points, over distances < max_dist;
  *     overall = their mean, in mm.
+ * Optional mesh cleaning by the object masks first (eval.clean = masks: NeuS's
+ * 50 px dilation, all views, largest component by default; see mesh_clean.h).
  * Official file layout under eval.gt: Points/stl/stl{scan:03d}_total.ply,
  * ObsMask/ObsMask{scan}_10.mat (ObsMask, BB, Res), ObsMask/Plane{scan}.mat (P).
  */
@@ -24,6 +26,7 @@
 #include "phive/eval.h"
 #include "phive/log.h"
 #include "phive/mesh.h"
+#include "phive/mesh_clean.h"
 #include "phive/sampling.h"
 #include "phive/surface_metrics.h"
 #include "phive/visual.h"
@@ -37,6 +40,7 @@ static const cfg_spec eval_dtu_schema[] = {
     {"eval.max_dist", CFG_REAL, "20", 1e-6, 1e6, NULL, "distances at or beyond this are left out (mm)"},
     {"eval.error_map", CFG_BOOL, "false", 0, -1, NULL, "write error_map.ply: the mesh coloured by distance to the STL"},
     {"eval.error_map_max", CFG_REAL, "5", 1e-6, 1e6, NULL, "distance (mm) at the top of the error map's colour scale"},
+    MESH_CLEAN_SCHEMA("none"),
     {NULL, CFG_STRING, NULL, 0, 0, NULL, NULL},
 };
 
@@ -158,6 +162,7 @@ static int eval_dtu_run(job_ctx *ctx)
     ndarray_init(&truth.obs_mask), ndarray_init(&truth.bb), ndarray_init(&truth.res), ndarray_init(&truth.plane);
     double start = wall_time();
     int status = load_truth(cfg, &truth) || mesh_read(config_str(cfg, "eval.mesh"), &reconstruction) ||
+                 mesh_clean_configured(&reconstruction, cfg, &ctx->final) ||
                  sample_dtu(&reconstruction, density, &samples);
     size_t n_thin = 0;
     if (!status && !(keep = malloc(samples.n ? samples.n : 1))) status = err_set("out of memory");
