@@ -100,6 +100,33 @@ assert abs(f["points_thinned"] - count) < 0.01 * count
 for mine, ref in ((f["accuracy_mm"], acc), (f["completeness_mm"], comp), (f["overall_mm"], overall)):
     assert abs(mine - ref) < 0.005 * ref, (mine, ref)
 PY
+check "robustness: a mesh with a hole, duplicated vertices and degenerate triangles, vs the reference"
+$PY - "$TMP/full" <<'PY'
+import sys
+root = sys.argv[1]
+with open(root + "/holed.obj", "w") as f:
+    k = 0
+    for i in range(4):
+        for j in range(4):
+            if (i, j) == (1, 2):
+                continue  # a 10 x 10 mm hole
+            x0, y0 = 10 * i, 10 * j  # every quad has its own (duplicated) corner vertices
+            f.write(f"v {x0} {y0} 1\nv {x0 + 10} {y0} 1\nv {x0 + 10} {y0 + 10} 1\nv {x0} {y0 + 10} 1\n")
+            f.write(f"f {k + 1} {k + 2} {k + 3} {k + 4}\nf {k + 1} {k + 2} {k + 2}\n")  # + a degenerate face
+            k += 4
+PY
+"$PHIVE" eval dtu eval.mesh="$TMP/full/holed.obj" eval.scan=5 eval.gt="$TMP/full/gt" --out "$TMP/holed" 2>/dev/null ||
+    fail "the holed mesh failed"
+read -r acc comp overall count < <($PY validation/reference/dtu_reference.py "$TMP/full/holed.obj" "$TMP/full/gt" 5)
+$PY - "$TMP" "$acc" "$comp" "$overall" <<'PY'
+import glob, sys
+import h5py
+f = dict(h5py.File(glob.glob(f"{sys.argv[1]}/holed/*/result.h5")[0])["final"].attrs)
+acc, comp, overall = map(float, sys.argv[2:5])
+print(f"holed mesh: phive {f['accuracy_mm']:.5f} / {f['completeness_mm']:.5f}, reference {acc:.5f} / {comp:.5f}")
+assert abs(f["accuracy_mm"] - 1.0) < 0.01 and f["completeness_mm"] > 1.05  # the hole costs completeness
+assert abs(f["accuracy_mm"] - acc) < 0.005 * acc and abs(f["completeness_mm"] - comp) < 0.005 * comp
+PY
 check "a missing ObsMask file names it"
 rm "$TMP/full/gt/ObsMask/ObsMask5_10.mat"
 expect_error 1 "ObsMask5_10.mat" -- "$PHIVE" eval dtu eval.mesh="$TMP/full/mesh.obj" eval.scan=5 eval.gt="$TMP/full/gt" --out "$TMP/x"
