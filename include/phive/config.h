@@ -59,6 +59,8 @@ const char *config_str(const config *c, const char *key);
 
 /* Effective config as canonical INI text (sections and keys sorted), malloc'd. */
 char *config_dump(const config *c);
+/* Call fn(key, value, user) for every entry in dump order; stops at, and returns, the first non-zero. */
+int config_foreach(const config *c, int (*fn)(const char *key, const char *value, void *user), void *user);
 /* FNV-1a 64-bit hash of config_dump(): identifies the effective config. */
 uint64_t config_hash(const config *c);
 

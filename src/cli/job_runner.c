@@ -107,25 +107,15 @@ static void iso_time(char *out, size_t size)
     strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static int write_config_key(const char *key, const char *value, void *file)
+{
+    return h5_attr_write_str(*(hid_t *)file, "config", key, value);
+}
+
 /* /config holds one string attribute per "section.key", next to the full text in the root's `config`. */
 static int write_config(hid_t file, const config *cfg, const char *dump)
 {
-    if (h5_attr_write_str(file, ".", "config", dump)) return -1;
-    char *text = strdup(dump), *section = "", *save = NULL;
-    int status = text ? 0 : err_set("out of memory");
-    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line && !status; line = strtok_r(NULL, "\n", &save)) {
-        char key[256], *eq = strstr(line, " = ");
-        if (line[0] == '[') {
-            section = line + 1;
-            section[strcspn(section, "]")] = '\0';
-        } else if (eq) {
-            *eq = '\0';
-            snprintf(key, sizeof key, "%s.%s", section, line);
-            status = h5_attr_write_str(file, "config", key, config_str(cfg, key));
-        }
-    }
-    free(text);
-    return status;
+    return h5_attr_write_str(file, ".", "config", dump) || config_foreach(cfg, write_config_key, &file) ? -1 : 0;
 }
 
 static int write_result_body(hid_t file, const job_spec *job, const job_ctx *ctx, const char *status_text,

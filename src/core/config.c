@@ -1037,6 +1037,15 @@ char *config_dump(const config *c)
     return sb.data;
 }
 
+int config_foreach(const config *c, int (*fn)(const char *key, const char *value, void *user), void *user)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        int status = fn(c->entries[i].key, c->entries[i].value, user);
+        if (status) return status;
+    }
+    return 0;
+}
+
 static void fnv1a_update(void *ctx, const char *s, size_t n)
 {
     uint64_t *h = ctx;
