@@ -74,6 +74,10 @@ typedef struct {
     real u[3], v[3], z[3];
     real xmin, xmax, ymin, ymax; /* pixel-centre bounds, expanded by the blur radius */
     real area;                   /* doubled signed screen area (> 0: front face) */
+    real inv_area;
+    /* edge function i (opposite corner i) as ea·px + eb·py + ec, and 1/|edge|² */
+    real ea[3], eb[3], ec[3], inv_len2[3];
+    real reach2;                 /* blur radius² in pixels² */
     int valid;
 } raster_face;
 
@@ -118,12 +122,12 @@ PHIVE_HD void raster_edge_backward(real g, real px, real py, real ax, real ay, r
     gb[1] += g * (px - ax);
 }
 
-/* Squared distance from p to segment ab; *t_out the clamped projection parameter. */
-PHIVE_HD real raster_segment_dist2(real px, real py, real ax, real ay, real bx, real by, real *t_out)
+/* Squared distance from p to segment ab (inv_l2 = 1/|b − a|², 0 for a point);
+ * *t_out the clamped projection parameter. */
+PHIVE_HD real raster_segment_dist2(real px, real py, real ax, real ay, real bx, real by, real inv_l2, real *t_out)
 {
     real ex = bx - ax, ey = by - ay;
-    real l2 = ex * ex + ey * ey;
-    real t = l2 > (real)0 ? ((px - ax) * ex + (py - ay) * ey) / l2 : (real)0;
+    real t = ((px - ax) * ex + (py - ay) * ey) * inv_l2;
     t = t < (real)0 ? (real)0 : (t > (real)1 ? (real)1 : t);
     real rx = px - (ax + t * ex), ry = py - (ay + t * ey);
     *t_out = t;
@@ -146,7 +150,18 @@ PHIVE_HD void raster_face_setup(const raster_params *P, const raster_mesh_view *
     out->area = raster_edge(out->u[2], out->v[2], out->u[0], out->v[0], out->u[1], out->v[1]);
     if (!(out->area > RASTER_MIN_AREA || out->area < -RASTER_MIN_AREA)) ok = 0;
     if (P->cull_backfaces && out->area < (real)0) ok = 0;
-    real r = REAL_SQRT(P->blur_radius / P->ndc2);
+    out->inv_area = ok ? (real)1 / out->area : (real)0;
+    for (int i = 0; i < 3; ++i) {
+        /* raster_edge(p, a, b) = (px − ax)(by − ay) − (py − ay)(bx − ax) */
+        int a = (i + 1) % 3, b = (i + 2) % 3;
+        out->ea[i] = out->v[b] - out->v[a];
+        out->eb[i] = -(out->u[b] - out->u[a]);
+        out->ec[i] = -out->u[a] * out->ea[i] - out->v[a] * out->eb[i];
+        real l2 = out->ea[i] * out->ea[i] + out->eb[i] * out->eb[i];
+        out->inv_len2[i] = l2 > (real)0 ? (real)1 / l2 : (real)0;
+    }
+    out->reach2 = P->blur_radius / P->ndc2;
+    real r = REAL_SQRT(out->reach2);
     real xmin = out->u[0], xmax = out->u[0], ymin = out->v[0], ymax = out->v[0];
     for (int i = 1; i < 3; ++i) {
         xmin = out->u[i] < xmin ? out->u[i] : xmin;
@@ -181,15 +196,18 @@ PHIVE_HD int raster_fragment(const raster_params *P, const raster_face *F, real 
 {
     if (px < F->xmin || px > F->xmax || py < F->ymin || py > F->ymax) return 0;
     const real *u = F->u, *v = F->v;
-    g->w[0] = raster_edge(px, py, u[1], v[1], u[2], v[2]) / F->area;
-    g->w[1] = raster_edge(px, py, u[2], v[2], u[0], v[0]) / F->area;
-    g->w[2] = raster_edge(px, py, u[0], v[0], u[1], v[1]) / F->area;
+    for (int i = 0; i < 3; ++i) {
+        real e = F->ea[i] * px + F->eb[i] * py + F->ec[i];
+        g->w[i] = e * F->inv_area;
+        /* beyond an edge's line by more than the blur radius: beyond its segment too */
+        if (g->w[i] < (real)0 && e * e * F->inv_len2[i] >= F->reach2) return 0;
+    }
     g->inside = g->w[0] > (real)0 && g->w[1] > (real)0 && g->w[2] > (real)0;
     real best = (real)0, t = (real)0;
     for (int e = 0; e < 3; ++e) {
         int a = e, b = (e + 1) % 3;
         real te;
-        real d2 = raster_segment_dist2(px, py, u[a], v[a], u[b], v[b], &te);
+        real d2 = raster_segment_dist2(px, py, u[a], v[a], u[b], v[b], F->inv_len2[(e + 2) % 3], &te);
         if (e == 0 || d2 < best) {
             best = d2;
             t = te;
@@ -219,12 +237,10 @@ PHIVE_HD int raster_fragment(const raster_params *P, const raster_face *F, real 
     return g->z <= P->zfar;
 }
 
-/* Backward of raster_fragment: gradients of the clipped barycentrics (gb),
- * depth (gz) and signed distance (gdist) into the face's screen vertices
- * gs[3][3] = (u, v, z) per corner. */
-PHIVE_HD void raster_fragment_backward(const raster_params *P, const raster_face *F, real px, real py,
-                                       const raster_fragment_geom *g, const real *gb_in, real gz, real gdist,
-                                       real gs[3][3])
+/* The barycentric part of raster_fragment_backward: depth and clipped
+ * barycentrics back to the screen vertices. */
+PHIVE_HD void raster_fragment_bary_backward(const raster_face *F, real px, real py, const raster_fragment_geom *g,
+                                            const real *gb_in, real gz, real gs[3][3])
 {
     const real *u = F->u, *v = F->v, *z = F->z;
     /* z = Σ b_i z_i */
@@ -256,10 +272,22 @@ PHIVE_HD void raster_fragment_backward(const raster_params *P, const raster_face
     /* screen: w_i = e_i / A with A = e_0 + e_1 + e_2 */
     real gww = gw[0] * g->w[0] + gw[1] * g->w[1] + gw[2] * g->w[2];
     for (int i = 0; i < 3; ++i) {
-        real ge = (gw[i] - gww) / F->area;
+        real ge = (gw[i] - gww) * F->inv_area;
         int a = (i + 1) % 3, b = (i + 2) % 3;
         raster_edge_backward(ge, px, py, u[a], v[a], u[b], v[b], gs[a], gs[b]);
     }
+}
+
+/* Backward of raster_fragment: gradients of the clipped barycentrics (gb),
+ * depth (gz) and signed distance (gdist) into the face's screen vertices
+ * gs[3][3] = (u, v, z) per corner. */
+PHIVE_HD void raster_fragment_backward(const raster_params *P, const raster_face *F, real px, real py,
+                                       const raster_fragment_geom *g, const real *gb_in, real gz, real gdist,
+                                       real gs[3][3])
+{
+    const real *u = F->u, *v = F->v;
+    if (gb_in[0] != (real)0 || gb_in[1] != (real)0 || gb_in[2] != (real)0 || gz != (real)0)
+        raster_fragment_bary_backward(F, px, py, g, gb_in, gz, gs);
     /* distance to the nearest edge: d² = |p − (a + t(b − a))|² */
     if (gdist != (real)0) {
         int a = g->edge, b = (g->edge + 1) % 3;
@@ -499,18 +527,18 @@ PHIVE_HD void raster_shade_backward(const raster_params *P, const raster_mesh_vi
 
 /* ---- one pixel ----------------------------------------------------------------------- */
 
-/* Insert fragment (face f, depth z) into a depth-sorted list of at most K. */
-PHIVE_HD void raster_topk_insert(int K, int *n, int *faces, real *zs, int f, real z)
+/* Insert fragment (face f, geometry g) into a depth-sorted list of at most K. */
+PHIVE_HD void raster_topk_insert(int K, int *n, int *faces, raster_fragment_geom *geo, int f, const raster_fragment_geom *g)
 {
-    if (*n == K && !(z < zs[K - 1])) return;
+    if (*n == K && !(g->z < geo[K - 1].z)) return;
     int at = *n < K ? (*n)++ : K - 1;
-    while (at > 0 && zs[at - 1] > z) {
+    while (at > 0 && geo[at - 1].z > g->z) {
         faces[at] = faces[at - 1];
-        zs[at] = zs[at - 1];
+        geo[at] = geo[at - 1];
         --at;
     }
     faces[at] = f;
-    zs[at] = z;
+    geo[at] = *g;
 }
 
 /* Blending weights of a pixel's fragments (softmax_rgb_blend). */
@@ -553,7 +581,7 @@ PHIVE_HD void raster_pixel_forward(const raster_params *P, const raster_mesh_vie
     real px = (real)x + (real)0.5, py = (real)y + (real)0.5;
     int K = P->K, n = 0;
     int kf[RASTER_KMAX];
-    real kz[RASTER_KMAX];
+    raster_fragment_geom kg[RASTER_KMAX];
     int hard_face = -1; /* nearest face containing the pixel centre */
     raster_fragment_geom hard;
     real prod_all = (real)1;
@@ -561,7 +589,7 @@ PHIVE_HD void raster_pixel_forward(const raster_params *P, const raster_mesh_vie
         int f = candidates[c];
         raster_fragment_geom g;
         if (!faces[f].valid || !raster_fragment(P, faces + f, px, py, &g)) continue;
-        raster_topk_insert(K, &n, kf, kz, f, g.z);
+        raster_topk_insert(K, &n, kf, kg, f, &g);
         prod_all *= (real)1 / ((real)1 + REAL_EXP(-g.dist / P->sigma)); /* 1 − D */
         if (g.inside && (hard_face < 0 || g.z < hard.z)) {
             hard_face = f;
@@ -577,13 +605,11 @@ PHIVE_HD void raster_pixel_forward(const raster_params *P, const raster_mesh_vie
             out_bary[3 * k] = out_bary[3 * k + 1] = out_bary[3 * k + 2] = (real)-1;
             continue;
         }
-        raster_fragment_geom g;
-        raster_fragment(P, faces + kf[k], px, py, &g);
         out_face[k] = kf[k];
-        out_z[k] = g.z;
-        out_dist[k] = g.dist;
-        for (int i = 0; i < 3; ++i) out_bary[3 * k + i] = g.b[i];
-        raster_shade(P, M, kf[k], g.b, colors[k]);
+        out_z[k] = kg[k].z;
+        out_dist[k] = kg[k].dist;
+        for (int i = 0; i < 3; ++i) out_bary[3 * k + i] = kg[k].b[i];
+        raster_shade(P, M, kf[k], kg[k].b, colors[k]);
     }
     raster_blend_terms B;
     raster_blend_setup(P, n, out_z, out_dist, &B);

@@ -7,7 +7,9 @@
  * given one normal value, vertex i gets that normal (vertices no face
  * references get zero); when faces reference none and there are as many vn as
  * v, they are taken in order; otherwise (flat shading, counts differ) they are
- * dropped.  face_uvs are kept only when every face has texture coordinates.
+ * dropped.  A file without any vn line may still give faces normal indices
+ * (v/vt/vn): some exporters, e.g. the ϕ-SfT templates', write them; they are
+ * ignored.  face_uvs are kept only when every face has texture coordinates.
  */
 #include "phive/mesh.h"
 #include "mesh_internal.h"
@@ -20,6 +22,8 @@
 #include "phive/fileio.h"
 
 #define NONE UINT32_MAX
+/* A normal index in a file that has no normals. */
+#define NORMAL_IGNORED (UINT32_MAX - 1)
 
 typedef struct {
     uint32_t v, t, n; /* 0-based; NONE when absent */
@@ -42,6 +46,7 @@ typedef struct {
     uint32_t *vertex_normal; /* vn index of each vertex, from the faces */
     size_t n_vertex_normal, cap_vertex_normal;
     int normals_referenced, normals_inconsistent;
+    int file_has_normals; /* some line is a vn statement */
     corner *corners; /* scratch for the face being parsed */
     size_t cap_corners;
 } obj_parser;
@@ -192,8 +197,11 @@ static const char *parse_corner(obj_parser *p, const char *s, corner *c)
         s++;
         if (*s != '/' && (s = parse_index(p, s, p->n_uv, "texture", &c->t)) == NULL)
             return NULL;
-        if (*s == '/' && (s = parse_index(p, s + 1, p->n_vn, "normal", &c->n)) == NULL)
-            return NULL;
+        if (*s == '/') {
+            if ((s = parse_index(p, s + 1, p->file_has_normals ? p->n_vn : NONE, "normal", &c->n)) == NULL)
+                return NULL;
+            if (!p->file_has_normals) c->n = NORMAL_IGNORED;
+        }
     }
     if (!is_blank(*s) && !is_end(*s)) {
         err_set("%s:%zu: malformed face vertex (unexpected '%c')", p->path, p->line, *s);
@@ -269,7 +277,7 @@ static int parse_face(obj_parser *p, const char *s)
     }
     if (n < 3)
         return err_set("%s:%zu: face has %zu vertices (at least 3 needed)", p->path, p->line, n);
-    for (size_t k = 0; k < n && p->corners[0].n != NONE; k++)
+    for (size_t k = 0; k < n && p->corners[0].n != NONE && p->corners[0].n != NORMAL_IGNORED; k++)
         if (note_vertex_normal(p, &p->corners[k]))
             return -1;
     note_face_uvs(p, p->corners[0].t != NONE);
@@ -299,6 +307,8 @@ static int parse_line(obj_parser *p, const char *s)
 
 static int parse_text(obj_parser *p, const char *text)
 {
+    for (const char *s = text; s && !p->file_has_normals; s = strchr(s, '\n'), s = s ? s + 1 : NULL)
+        p->file_has_normals = keyword_is(skip_blanks(s), "vn");
     for (const char *s = text; *s; p->line++) {
         if (parse_line(p, s))
             return -1;

@@ -497,6 +497,19 @@ static void test_obj_ignored_statements(void **state)
     mesh_free(&m);
 }
 
+/* Faces may name normals a file does not have (the ϕ-SfT templates do): ignored. */
+static void test_obj_normal_indices_without_normals(void **state)
+{
+    mesh m;
+    read_obj_text(state, "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nvt 1 1\n"
+                         "f 1/1/1 2/2/1 4/4/1 3/3/1\n", &m);
+    static const uint32_t tri[] = {0, 1, 3, 0, 3, 2};
+    assert_triangles(&m, tri, 2);
+    assert_null(m.normals);
+    assert_non_null(m.face_uvs);
+    mesh_free(&m);
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void test_obj_errors(void **state)
@@ -511,6 +524,8 @@ static void test_obj_errors(void **state)
     EXPECT_READ_ERROR("a.obj", text, "a.obj:5:", "vertex index -4 out of range");
     snprintf(text, sizeof text, "%sf 1/1 2/1 3/1\n", three);
     EXPECT_READ_ERROR("a.obj", text, "a.obj:4:", "texture index 1 out of range (0 defined so far)");
+    snprintf(text, sizeof text, "%svn 0 0 1\nf 1//1 2//2 3//1\n", three);
+    EXPECT_READ_ERROR("a.obj", text, "a.obj:5:", "normal index 2 out of range (1 defined so far)");
     snprintf(text, sizeof text, "%sf 1 2\n", three);
     EXPECT_READ_ERROR("a.obj", text, "a.obj:4:", "face has 2 vertices");
     snprintf(text, sizeof text, "%sf\n", three);
@@ -879,6 +894,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_obj_face_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_obj_colors_and_point_cloud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_obj_ignored_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_obj_normal_indices_without_normals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_obj_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ply_header_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ply_body_errors, setup, teardown),
