@@ -2,7 +2,8 @@
  *
  * PHIVE_HD marks a function __host__ __device__ under nvcc and plain static
  * inline under gcc.  PHIVE_ATOMIC_ADD is the single scatter-add used by
- * backward passes: atomicAdd on the device, an OpenMP atomic on the host.
+ * backward passes: atomicAdd on the device, an OpenMP atomic on the host
+ * (a plain add in host code compiled without OpenMP).
  * Valid C and C++: no VLAs, `restrict` only through PHIVE_RESTRICT.
  */
 #ifndef PHIVE_KERNELS_COMMON_H
@@ -37,12 +38,14 @@
 
 #if defined(__CUDA_ARCH__)
 #define PHIVE_ATOMIC_ADD(ptr, value) atomicAdd((ptr), (value))
-#else
+#elif defined(_OPENMP)
 #define PHIVE_ATOMIC_ADD(ptr, value) \
     do {                             \
         _Pragma("omp atomic")        \
         *(ptr) += (value);           \
     } while (0)
+#else /* host code of a .cu file: single-threaded there */
+#define PHIVE_ATOMIC_ADD(ptr, value) (*(ptr) += (value))
 #endif
 
 #endif

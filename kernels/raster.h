@@ -13,8 +13,10 @@
 #define PHIVE_KERNELS_RASTER_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "common.h"
+#include "phive/raster.h"
 
 #if defined(__CUDA_ARCH__)
 #define RASTER_PRIVATE_ADD(ptr, value) atomicAdd((ptr), (value))
@@ -55,6 +57,41 @@ typedef struct {
     real camera_center[3];  /* world */
     real R[9];              /* world → camera rotation (normal map) */
 } raster_params;
+
+/* The kernel parameters of a camera and settings (host side of both launchers). */
+static inline void raster_params_fill(const raster_camera *cam, const raster_settings *s, raster_params *P)
+{
+    memset(P, 0, sizeof *P);
+    P->width = cam->width;
+    P->height = cam->height;
+    P->K = s->faces_per_pixel;
+    double scale = 2.0 / (cam->width < cam->height ? cam->width : cam->height);
+    P->ndc2 = (real)(scale * scale);
+    P->sigma = (real)s->sigma;
+    P->gamma = (real)s->gamma;
+    P->blur_radius = (real)s->blur_radius;
+    P->znear = (real)cam->znear;
+    P->zfar = (real)cam->zfar;
+    P->blend_znear = (real)s->blend_znear;
+    P->blend_zfar = (real)s->blend_zfar;
+    P->cull_backfaces = s->cull_backfaces;
+    P->silhouette_all = s->silhouette == RASTER_SILHOUETTE_ALL_FACES;
+    P->phong = s->shading == RASTER_SHADE_PHONG;
+    P->directional = s->light == RASTER_LIGHT_DIRECTIONAL;
+    double dir = sqrt(s->light_direction[0] * s->light_direction[0] + s->light_direction[1] * s->light_direction[1] +
+                      s->light_direction[2] * s->light_direction[2]);
+    for (int c = 0; c < 3; ++c) {
+        P->background[c] = (real)s->background[c];
+        P->light[c] = (real)(P->directional ? s->light_direction[c] / (dir > 0 ? dir : 1) : s->light_position[c]);
+        P->ambient[c] = (real)s->ambient[c];
+        P->diffuse[c] = (real)s->diffuse[c];
+        P->specular[c] = (real)s->specular[c];
+        /* camera centre −Rᵀt */
+        P->camera_center[c] = (real)-(cam->R[c] * cam->t[0] + cam->R[3 + c] * cam->t[1] + cam->R[6 + c] * cam->t[2]);
+    }
+    P->shininess = (real)s->shininess;
+    for (int k = 0; k < 9; ++k) P->R[k] = (real)cam->R[k];
+}
 
 /* The mesh as the kernels see it (device pointers in the CUDA path). */
 typedef struct {
@@ -176,6 +213,23 @@ PHIVE_HD void raster_face_setup(const raster_params *P, const raster_mesh_view *
     /* Off-screen faces never reach a pixel. */
     if (out->xmax < (real)0 || out->ymax < (real)0 || out->xmin > (real)P->width || out->ymin > (real)P->height) ok = 0;
     out->valid = ok;
+}
+
+/* The tiles a face's bounding box covers (pixel centres i + 0.5 inside it); 0 when none. */
+PHIVE_HD int raster_face_tiles(const raster_face *F, int width, int height, int *tx0, int *tx1, int *ty0, int *ty1)
+{
+    real x0 = ceil(F->xmin - (real)0.5), x1 = floor(F->xmax - (real)0.5);
+    real y0 = ceil(F->ymin - (real)0.5), y1 = floor(F->ymax - (real)0.5);
+    x0 = x0 < (real)0 ? (real)0 : x0;
+    y0 = y0 < (real)0 ? (real)0 : y0;
+    x1 = x1 > (real)(width - 1) ? (real)(width - 1) : x1;
+    y1 = y1 > (real)(height - 1) ? (real)(height - 1) : y1;
+    if (x0 > x1 || y0 > y1) return 0;
+    *tx0 = (int)x0 / RASTER_TILE;
+    *tx1 = (int)x1 / RASTER_TILE;
+    *ty0 = (int)y0 / RASTER_TILE;
+    *ty1 = (int)y1 / RASTER_TILE;
+    return 1;
 }
 
 /* ---- one fragment: a face seen from a pixel centre ---------------------------------- */

@@ -71,6 +71,10 @@
 
 #include "phive/real.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- cameras ---------------------------------------------------------------- */
 
 typedef struct {
@@ -172,8 +176,10 @@ typedef struct {
     uint8_t *silhouette;  /* H × W hard silhouette, 0/1 */
     real *depth;          /* H × W */
     real *normal;         /* H × W × 3 */
-    /* internal: tile bins and per-mesh scratch (screen vertices, normals) */
+    /* internal: tile bins and per-mesh scratch (screen vertices, normals), and
+     * the CUDA path's device buffers */
     void *work;
+    void *device;
 } raster_frame;
 
 int raster_frame_alloc(raster_frame *f, int width, int height, int K);
@@ -204,5 +210,24 @@ int raster_backward(const raster_camera *cam, const raster_settings *s, const ra
  * self-adjoint: backward is the same blur of the gradient, accumulated. */
 int raster_blur_forward(const real *in, real *out, int width, int height, int channels, double sigma_px);
 int raster_blur_backward(const real *grad_out, real *grad_in, int width, int height, int channels, double sigma_px);
+
+/* ---- CUDA ------------------------------------------------------------------------------ */
+
+#ifdef PHIVE_CUDA
+/* raster_forward and raster_backward on the current CUDA device, with the
+ * same per-pixel code (kernels/raster.cu): inputs and outputs in host
+ * memory, device buffers cached in the frame (freed by raster_frame_free).
+ * Face lists per tile are built in face order, so fragments, images and
+ * gradients match the CPU's up to float rounding and the order of the
+ * gradient sums. */
+int raster_forward_cuda(const raster_camera *cam, const raster_settings *s, const raster_mesh *m, raster_frame *f);
+int raster_backward_cuda(const raster_camera *cam, const raster_settings *s, const raster_mesh *m, const raster_frame *f,
+                         const real *grad_rgb, const real *grad_alpha, raster_grads *g);
+void raster_cuda_release(void *device_buffers);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

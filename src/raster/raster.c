@@ -167,6 +167,9 @@ void raster_frame_free(raster_frame *f)
     free(f->depth);
     free(f->normal);
     work_free(f->work);
+#ifdef PHIVE_CUDA
+    raster_cuda_release(f->device);
+#endif
     memset(f, 0, sizeof *f);
 }
 
@@ -194,40 +197,6 @@ static int work_reserve(raster_work *w, int n_vertices, int n_faces)
         return err_set("raster: out of memory for a mesh of %d vertices and %d faces", n_vertices, n_faces);
     }
     return 0;
-}
-
-static void fill_params(const raster_camera *cam, const raster_settings *s, raster_params *P)
-{
-    memset(P, 0, sizeof *P);
-    P->width = cam->width;
-    P->height = cam->height;
-    P->K = s->faces_per_pixel;
-    double scale = 2.0 / (cam->width < cam->height ? cam->width : cam->height);
-    P->ndc2 = (real)(scale * scale);
-    P->sigma = (real)s->sigma;
-    P->gamma = (real)s->gamma;
-    P->blur_radius = (real)s->blur_radius;
-    P->znear = (real)cam->znear;
-    P->zfar = (real)cam->zfar;
-    P->blend_znear = (real)s->blend_znear;
-    P->blend_zfar = (real)s->blend_zfar;
-    P->cull_backfaces = s->cull_backfaces;
-    P->silhouette_all = s->silhouette == RASTER_SILHOUETTE_ALL_FACES;
-    P->phong = s->shading == RASTER_SHADE_PHONG;
-    P->directional = s->light == RASTER_LIGHT_DIRECTIONAL;
-    double dir = sqrt(s->light_direction[0] * s->light_direction[0] + s->light_direction[1] * s->light_direction[1] +
-                      s->light_direction[2] * s->light_direction[2]);
-    for (int c = 0; c < 3; ++c) {
-        P->background[c] = (real)s->background[c];
-        P->light[c] = (real)(P->directional ? s->light_direction[c] / (dir > 0 ? dir : 1) : s->light_position[c]);
-        P->ambient[c] = (real)s->ambient[c];
-        P->diffuse[c] = (real)s->diffuse[c];
-        P->specular[c] = (real)s->specular[c];
-        /* camera centre −Rᵀt */
-        P->camera_center[c] = (real)-(cam->R[c] * cam->t[0] + cam->R[3 + c] * cam->t[1] + cam->R[6 + c] * cam->t[2]);
-    }
-    P->shininess = (real)s->shininess;
-    for (int k = 0; k < 9; ++k) P->R[k] = (real)cam->R[k];
 }
 
 static raster_mesh_view mesh_view(const raster_mesh *m, const raster_work *w)
@@ -278,22 +247,6 @@ static void vertex_setup(const raster_camera *cam, const raster_mesh *m, raster_
     }
 }
 
-/* Tile range a face's bounding box covers (pixel centres i + 0.5 inside it). */
-static int face_tiles(const raster_face *F, int width, int height, int *tx0, int *tx1, int *ty0, int *ty1)
-{
-    double x0 = ceil(F->xmin - 0.5), x1 = floor(F->xmax - 0.5), y0 = ceil(F->ymin - 0.5), y1 = floor(F->ymax - 0.5);
-    if (x0 < 0) x0 = 0;
-    if (y0 < 0) y0 = 0;
-    if (x1 > width - 1) x1 = width - 1;
-    if (y1 > height - 1) y1 = height - 1;
-    if (x0 > x1 || y0 > y1) return 0;
-    *tx0 = (int)x0 / RASTER_TILE;
-    *tx1 = (int)x1 / RASTER_TILE;
-    *ty0 = (int)y0 / RASTER_TILE;
-    *ty1 = (int)y1 / RASTER_TILE;
-    return 1;
-}
-
 static int bin_faces(raster_work *w, int width, int height)
 {
     w->tiles_x = (width + RASTER_TILE - 1) / RASTER_TILE;
@@ -305,7 +258,7 @@ static int bin_faces(raster_work *w, int width, int height)
     size_t total = 0;
     for (int f = 0; f < w->n_faces; ++f) {
         int tx0, tx1, ty0, ty1;
-        if (!w->faces[f].valid || !face_tiles(&w->faces[f], width, height, &tx0, &tx1, &ty0, &ty1)) continue;
+        if (!w->faces[f].valid || !raster_face_tiles(&w->faces[f], width, height, &tx0, &tx1, &ty0, &ty1)) continue;
         for (int ty = ty0; ty <= ty1; ++ty)
             for (int tx = tx0; tx <= tx1; ++tx) w->tile_start[(size_t)ty * w->tiles_x + tx + 1]++;
         total += (size_t)(tx1 - tx0 + 1) * (ty1 - ty0 + 1);
@@ -326,7 +279,7 @@ static int bin_faces(raster_work *w, int width, int height)
     memcpy(fill, w->tile_start, tiles * sizeof *fill);
     for (int f = 0; f < w->n_faces; ++f) {
         int tx0, tx1, ty0, ty1;
-        if (!w->faces[f].valid || !face_tiles(&w->faces[f], width, height, &tx0, &tx1, &ty0, &ty1)) continue;
+        if (!w->faces[f].valid || !raster_face_tiles(&w->faces[f], width, height, &tx0, &tx1, &ty0, &ty1)) continue;
         for (int ty = ty0; ty <= ty1; ++ty)
             for (int tx = tx0; tx <= tx1; ++tx) w->tile_faces[fill[(size_t)ty * w->tiles_x + tx]++] = f;
     }
@@ -354,7 +307,7 @@ int raster_forward(const raster_camera *cam, const raster_settings *s, const ras
     raster_work *w = f->work;
     if (work_reserve(w, m->n_vertices, m->n_faces)) return -1;
     raster_params P;
-    fill_params(cam, s, &P);
+    raster_params_fill(cam, s, &P);
     vertex_setup(cam, m, w, threads);
     raster_mesh_view M = mesh_view(m, w);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -432,7 +385,7 @@ int raster_backward(const raster_camera *cam, const raster_settings *s, const ra
     }
     memset(w->vgrad, 0, (size_t)threads * block * sizeof(real));
     raster_params P;
-    fill_params(cam, s, &P);
+    raster_params_fill(cam, s, &P);
     raster_mesh_view M = mesh_view(m, w);
     int W = cam->width, H = cam->height, K = P.K, tiles = w->tiles_x * w->tiles_y;
     real *grad_texture = M.texture ? g->texture : NULL;

@@ -10,7 +10,9 @@ for lib in libcudart libcublas libnccl; do
     grep -q "$lib" "$TMP/ldd" || fail "build/cuda/phive does not link $lib"
 done
 nm -C build/cuda/libphive.a >"$TMP/nm"
-grep -q adam_update_kernel "$TMP/nm" || fail "the CUDA Adam kernel is not in libphive.a"
+for kernel in adam_update_kernel pixel_forward_kernel pixel_backward_kernel; do
+    grep -q "$kernel" "$TMP/nm" || fail "the CUDA kernel $kernel is not in libphive.a"
+done
 build/cuda/phive info >"$TMP/info" 2>&1 || { cat "$TMP/info"; fail "phive info failed in the CUDA build"; }
 cat "$TMP/info"
 grep -q "build: CUDA" "$TMP/info" || fail "info does not report the CUDA build"
