@@ -193,9 +193,9 @@ __global__ void pixel_backward_kernel(raster_params P, raster_mesh_view M, const
     if (x >= P.width || y >= P.height) return;
     int tile = blockIdx.y * tiles_x + blockIdx.x, K = P.K;
     size_t p = (size_t)y * P.width + x;
-    if (d.frag_face[p * K] < 0) return;
     real ga = has_alpha ? d.grad_alpha[p] : (real)0;
-    const real *gr = has_rgb ? d.grad_rgb + 3 * p : NULL;
+    const real *gr = has_rgb && d.frag_face[p * K] >= 0 ? d.grad_rgb + 3 * p : NULL;
+    if (ga == (real)0 && !gr) return;
     raster_pixel_backward(&P, &M, faces, tile_faces + tile_start[tile], tile_start[tile + 1] - tile_start[tile], x, y,
                           d.frag_face + p * K, d.zbuf + p * K, d.dist + p * K, d.rgb + 3 * p, gr, ga, d.vgrad, gtex);
 }

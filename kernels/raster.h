@@ -44,7 +44,7 @@
 typedef struct {
     int width, height, K;
     real ndc2;              /* (2 / min(W, H))²: pixel² → squared NDC */
-    real sigma, gamma, blur_radius;
+    real sigma, gamma, blur_radius, silhouette_radius;
     real znear, zfar;
     real blend_znear, blend_zfar;
     real background[3];
@@ -70,6 +70,7 @@ static inline void raster_params_fill(const raster_camera *cam, const raster_set
     P->sigma = (real)s->sigma;
     P->gamma = (real)s->gamma;
     P->blur_radius = (real)s->blur_radius;
+    P->silhouette_radius = (real)s->silhouette_radius;
     P->znear = (real)cam->znear;
     P->zfar = (real)cam->zfar;
     P->blend_znear = (real)s->blend_znear;
@@ -114,7 +115,7 @@ typedef struct {
     real inv_area;
     /* edge function i (opposite corner i) as ea·px + eb·py + ec, and 1/|edge|² */
     real ea[3], eb[3], ec[3], inv_len2[3];
-    real reach2;                 /* blur radius² in pixels² */
+    real reach2;                 /* the larger reach (fragments, silhouette)² in pixels² */
     int valid;
 } raster_face;
 
@@ -197,7 +198,8 @@ PHIVE_HD void raster_face_setup(const raster_params *P, const raster_mesh_view *
         real l2 = out->ea[i] * out->ea[i] + out->eb[i] * out->eb[i];
         out->inv_len2[i] = l2 > (real)0 ? (real)1 / l2 : (real)0;
     }
-    out->reach2 = P->blur_radius / P->ndc2;
+    out->reach2 = (P->silhouette_all && P->silhouette_radius > P->blur_radius ? P->silhouette_radius : P->blur_radius) /
+                  P->ndc2;
     real r = REAL_SQRT(out->reach2);
     real xmin = out->u[0], xmax = out->u[0], ymin = out->v[0], ymax = out->v[0];
     for (int i = 1; i < 3; ++i) {
@@ -245,7 +247,9 @@ typedef struct {
     real edge_t;  /* projection parameter on it */
 } raster_fragment_geom;
 
-/* 1 when face F is a fragment of pixel centre (px, py), with its geometry in g. */
+/* 1 when face F contains pixel centre (px, py) or lies within the face's
+ * reach of it (and passes the depth rules), with its geometry in g; callers
+ * apply their own radius with raster_within. */
 PHIVE_HD int raster_fragment(const raster_params *P, const raster_face *F, real px, real py, raster_fragment_geom *g)
 {
     if (px < F->xmin || px > F->xmax || py < F->ymin || py > F->ymax) return 0;
@@ -269,8 +273,8 @@ PHIVE_HD int raster_fragment(const raster_params *P, const raster_face *F, real 
         }
     }
     g->edge_t = t;
+    if (!g->inside && !(best < F->reach2)) return 0;
     real dist = best * P->ndc2;
-    if (!g->inside && !(dist < P->blur_radius)) return 0;
     g->dist = g->inside ? -dist : dist;
     real a[3], s = (real)0;
     for (int i = 0; i < 3; ++i) {
@@ -290,6 +294,9 @@ PHIVE_HD int raster_fragment(const raster_params *P, const raster_face *F, real 
     }
     return g->z <= P->zfar;
 }
+
+/* Whether a fragment counts within a radius (squared NDC). */
+PHIVE_HD int raster_within(const raster_fragment_geom *g, real radius) { return g->inside || g->dist < radius; }
 
 /* The barycentric part of raster_fragment_backward: depth and clipped
  * barycentrics back to the screen vertices. */
@@ -643,8 +650,10 @@ PHIVE_HD void raster_pixel_forward(const raster_params *P, const raster_mesh_vie
         int f = candidates[c];
         raster_fragment_geom g;
         if (!faces[f].valid || !raster_fragment(P, faces + f, px, py, &g)) continue;
+        if (raster_within(&g, P->silhouette_radius))
+            prod_all *= (real)1 / ((real)1 + REAL_EXP(-g.dist / P->sigma)); /* 1 − D */
+        if (!raster_within(&g, P->blur_radius)) continue;
         raster_topk_insert(K, &n, kf, kg, f, &g);
-        prod_all *= (real)1 / ((real)1 + REAL_EXP(-g.dist / P->sigma)); /* 1 − D */
         if (g.inside && (hard_face < 0 || g.z < hard.z)) {
             hard_face = f;
             hard = g;
@@ -704,14 +713,16 @@ PHIVE_HD void raster_silhouette_all_backward(const raster_params *P, const raste
     real prod = (real)1;
     for (int c = 0; c < n_candidates; ++c) {
         raster_fragment_geom g;
-        if (faces[candidates[c]].valid && raster_fragment(P, faces + candidates[c], px, py, &g))
+        if (faces[candidates[c]].valid && raster_fragment(P, faces + candidates[c], px, py, &g) &&
+            raster_within(&g, P->silhouette_radius))
             prod *= (real)1 / ((real)1 + REAL_EXP(-g.dist / P->sigma));
     }
     if (prod == (real)0) return;
     for (int c = 0; c < n_candidates; ++c) {
         int f = candidates[c];
         raster_fragment_geom g;
-        if (!faces[f].valid || !raster_fragment(P, faces + f, px, py, &g)) continue;
+        if (!faces[f].valid || !raster_fragment(P, faces + f, px, py, &g) || !raster_within(&g, P->silhouette_radius))
+            continue;
         real D = (real)1 / ((real)1 + REAL_EXP(g.dist / P->sigma));
         real gdist = -grad_alpha * D * prod / P->sigma;
         if (gdist == (real)0) continue;
@@ -734,9 +745,10 @@ PHIVE_HD void raster_pixel_backward(const raster_params *P, const raster_mesh_vi
     real px = (real)x + (real)0.5, py = (real)y + (real)0.5;
     int n = 0;
     while (n < P->K && frag_face[n] >= 0) ++n;
-    if (n == 0) return;
+    /* the all-faces silhouette reaches pixels without fragments too */
     if (P->silhouette_all && grad_alpha != (real)0)
         raster_silhouette_all_backward(P, M, faces, candidates, n_candidates, px, py, grad_alpha, vgrad);
+    if (n == 0) return;
     real ga = P->silhouette_all ? (real)0 : grad_alpha;
     raster_blend_terms B;
     raster_blend_setup(P, n, frag_z, frag_dist, &B);

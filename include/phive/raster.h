@@ -17,6 +17,7 @@
  *     blur_radius carry over from PyTorch3D (ϕ-SfT: σ = γ = 1e-4).
  *   Fragments: per pixel the K faces of smallest depth among those that
  *     contain the pixel centre or lie within blur_radius (squared NDC) of it
+ *     (PyTorch3D's RasterizationSettings; 0 by default, as there)
  *     and whose vertices are all in front of the near plane; depth z of a
  *     fragment is interpolated with the perspective-correct barycentrics,
  *     clipped to be ≥ 0 and renormalised (PyTorch3D's clip_barycentric_coords,
@@ -45,13 +46,18 @@
  *       rgb = (Σ w_k c_k + δ·background) / (Σ w_k + δ)
  *     A pixel without fragments is the background colour.
  *   Soft silhouette alpha = 1 − Π_j (1 − D_j), by default over every face j
- *     within blur_radius of the pixel (SoftRas's definition:
- *     RASTER_SILHOUETTE_ALL_FACES), or over the K fragments only
- *     (PyTorch3D's SoftSilhouetteShader: RASTER_SILHOUETTE_K_NEAREST).  With
- *     small K the latter shows seams inside a mesh: near an interior edge the
- *     neighbouring face, outside the pixel but a little nearer, can take the
- *     only fragment slot and contribute D < ½.  The same seams touch rgb when
- *     K = 1; K ≥ 2 removes them there.
+ *     that contains the pixel centre or lies within silhouette_radius of it
+ *     and passes the fragment rules above except blur_radius (SoftRas's
+ *     definition: RASTER_SILHOUETTE_ALL_FACES), or over the K fragments only
+ *     (PyTorch3D's SoftSilhouetteShader: RASTER_SILHOUETTE_K_NEAREST).
+ *     Why the default: with a blur band, faces of the band compete with the
+ *     face that contains the pixel for the K depth slots, and near every
+ *     interior edge a neighbour that is a little nearer wins.  The K-nearest
+ *     silhouette then shows seams (D < ½ inside the mesh), and rgb with
+ *     K = 1 becomes a mosaic of clipped neighbours (on ϕ-SfT's template at
+ *     1080p with σ = 1e-4, nearly every pixel).  So rgb takes its fragments
+ *     with blur_radius = 0 by default and the silhouette reaches out on its
+ *     own radius, which gives the geometric gradient outside the mesh.
  *   Hard outputs (forward only) come from the nearest face that contains
  *     the pixel centre, whether or not it is among the K fragments (with
  *     K = 1 a nearer face of the blur band can take the fragment slot): the
@@ -116,7 +122,8 @@ typedef enum { RASTER_SILHOUETTE_ALL_FACES = 0, RASTER_SILHOUETTE_K_NEAREST = 1 
 typedef struct {
     int faces_per_pixel;      /* K ≥ 1 (at most RASTER_MAX_K) */
     double sigma, gamma;      /* > 0 */
-    double blur_radius;       /* squared NDC; see raster_settings_default */
+    double blur_radius;       /* squared NDC: reach of the K fragments (rgb) */
+    double silhouette_radius; /* squared NDC: reach of the all-faces silhouette */
     int cull_backfaces;
     raster_silhouette silhouette;
     double blend_znear, blend_zfar; /* depth range of the blending weights */
@@ -131,14 +138,14 @@ typedef struct {
 
 #define RASTER_MAX_K 8
 
-/* ϕ-SfT's real-data settings: K = 1, σ = γ = 1e-4, blur_radius =
- * log(1/1e-4 − 1)·σ (where the face probability falls below 1e-4), no
- * culling, the all-faces silhouette, blend depth range [1, 100] (PyTorch3D's defaults), black
+/* ϕ-SfT's real-data settings: K = 1, σ = γ = 1e-4, blur_radius = 0,
+ * the all-faces silhouette with silhouette_radius = log(1/1e-4 − 1)·σ
+ * (where the face probability falls below 1e-4), no culling, blend depth range [1, 100] (PyTorch3D's defaults), black
  * background, AMBIENT with ambient 1; the Phong light defaults to
  * PyTorch3D's PointLights (ambient 0.5, diffuse 0.3, specular 0.2 at
  * (0, 1, 0), shininess 64) once shading is set to PHONG. */
 void raster_settings_default(raster_settings *s);
-/* blur_radius for a sigma: log(1/1e-4 − 1)·sigma. */
+/* Where a face's probability D falls below 1e-4: log(1/1e-4 − 1)·sigma. */
 double raster_blur_radius_for(double sigma);
 int raster_settings_check(const raster_settings *s);
 

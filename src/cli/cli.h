@@ -58,5 +58,6 @@ int cmd_eval(int argc, char **argv, dist_ctx *d);
 int cmd_sweep(int argc, char **argv, dist_ctx *d);
 int cmd_report(int argc, char **argv, dist_ctx *d);
 int cmd_info(int argc, char **argv, dist_ctx *d);
+int cmd_render(int argc, char **argv, dist_ctx *d);
 
 #endif

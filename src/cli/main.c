@@ -17,6 +17,13 @@ static const char usage[] =
     "                                                            run every job of a sweep file\n"
     "  report DIR                                                rebuild DIR/summary.{csv,md,h5}\n"
     "  info                                                      build, ranks, devices, libraries\n"
+    "  render --mesh MESH [--texture PNG] --camera JSON [--downscale N] [--image PNG] [--mask PNG]\n"
+    "        [--out DIR] [--sigma S] [--gamma G] [--faces-per-pixel K] [--blur-radius R]\n"
+    "        [--shading ambient|phong] [--background R,G,B] [--silhouette all|nearest] [--cull]\n"
+    "        [--threads N]\n"
+    "                                                            render a mesh to DIR/{rgb,alpha,silhouette,depth,\n"
+    "                                                            normal,overlay}.png (overlay: with --image); with\n"
+    "                                                            --mask, print the silhouette's IoU with it\n"
     "exit codes: 0 all complete, 1 a job failed or bad input, 2 usage, 75 stopped by a signal: requeue\n";
 
 int main(int argc, char **argv)
@@ -41,6 +48,7 @@ int main(int argc, char **argv)
     else if (!strcmp(command, "sweep")) code = cmd_sweep(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "report")) code = cmd_report(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "info")) code = cmd_info(argc - 2, argv + 2, &d);
+    else if (!strcmp(command, "render")) code = cmd_render(argc - 2, argv + 2, &d);
     else {
         int asked = !strcmp(command, "help") || !strcmp(command, "--help") || !strcmp(command, "-h");
         if (d.world_rank == 0) fprintf(asked ? stdout : stderr, "%s%s", asked ? "" : "phive: unknown command\n", usage);

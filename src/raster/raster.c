@@ -42,7 +42,8 @@ void raster_settings_default(raster_settings *s)
     s->faces_per_pixel = 1;
     s->sigma = 1e-4;
     s->gamma = 1e-4;
-    s->blur_radius = raster_blur_radius_for(s->sigma);
+    s->blur_radius = 0;
+    s->silhouette_radius = raster_blur_radius_for(s->sigma);
     s->blend_znear = 1.0;
     s->blend_zfar = 100.0;
     s->shading = RASTER_SHADE_AMBIENT;
@@ -63,8 +64,9 @@ int raster_settings_check(const raster_settings *s)
         return err_set("raster: faces_per_pixel %d not in [1, %d]", s->faces_per_pixel, RASTER_MAX_K);
     if (!(s->sigma > 0 && isfinite(s->sigma)) || !(s->gamma > 0 && isfinite(s->gamma)))
         return err_set("raster: sigma (%g) and gamma (%g) must be positive and finite", s->sigma, s->gamma);
-    if (!(s->blur_radius >= 0 && isfinite(s->blur_radius)))
-        return err_set("raster: blur_radius %g must be finite and >= 0", s->blur_radius);
+    if (!(s->blur_radius >= 0 && isfinite(s->blur_radius)) || !(s->silhouette_radius >= 0 && isfinite(s->silhouette_radius)))
+        return err_set("raster: blur_radius (%g) and silhouette_radius (%g) must be finite and >= 0", s->blur_radius,
+                       s->silhouette_radius);
     if (!(s->blend_zfar > s->blend_znear) || !isfinite(s->blend_zfar) || !isfinite(s->blend_znear))
         return err_set("raster: blend depth range [%g, %g] must be finite with znear < zfar", s->blend_znear, s->blend_zfar);
     if (s->shading != RASTER_SHADE_AMBIENT && s->shading != RASTER_SHADE_PHONG) return err_set("raster: unknown shading");
@@ -399,8 +401,7 @@ int raster_backward(const raster_camera *cam, const raster_settings *s, const ra
         for (int y = ty * RASTER_TILE; y < (ty + 1) * RASTER_TILE && y < H; ++y)
             for (int x = tx * RASTER_TILE; x < (tx + 1) * RASTER_TILE && x < W; ++x) {
                 size_t p = (size_t)y * W + x;
-                if (f->face[p * K] < 0) continue;
-                const real *gr = grad_rgb ? grad_rgb + 3 * p : NULL;
+                const real *gr = grad_rgb && f->face[p * K] >= 0 ? grad_rgb + 3 * p : NULL;
                 real ga = grad_alpha ? grad_alpha[p] : 0;
                 if (ga == 0 && (!gr || (gr[0] == 0 && gr[1] == 0 && gr[2] == 0))) continue;
                 raster_pixel_backward(&P, &M, w->faces, cand, n_cand, x, y, f->face + p * K, f->zbuf + p * K, f->dist + p * K,

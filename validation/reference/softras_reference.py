@@ -351,6 +351,7 @@ def read_scene(path):
         s.light = int(st.attrs["light"])
         for k in ("sigma", "gamma", "blur_radius", "blend_znear", "blend_zfar", "shininess"):
             setattr(s, k, float(st.attrs[k]))
+        s.silhouette_radius = float(st.attrs["silhouette_radius"]) if "silhouette_radius" in st.attrs else s.blur_radius
         for k in ("background", "light_position", "light_direction", "ambient", "diffuse", "specular"):
             setattr(s, k, np.asarray(st[k], dtype=np.float64).reshape(3))
         m = f["mesh"]
@@ -464,9 +465,10 @@ def brute_force_fragments(s):
         ok &= g["area"] < 0  # clockwise on screen (positive area here) is a back face
     ok &= np.all(g["vertex_z"] > s.znear, axis=1)
     dist, z = g["dist"].value, g["z"].value
-    ok &= g["inside"] | (dist < s.blur_radius)
-    ok &= z <= s.zfar
-    ok &= np.isfinite(z) & np.isfinite(dist)
+    base = ok & (z <= s.zfar) & np.isfinite(z) & np.isfinite(dist)
+    # the all-faces silhouette reaches out on its own radius, the K fragments on blur_radius
+    sil_ok = base & (g["inside"] | (dist < s.silhouette_radius))
+    ok = base & (g["inside"] | (dist < s.blur_radius))
     zz = np.where(ok, z, np.inf).reshape(n_pix, n_faces)
     order = np.argsort(zz, axis=1, kind="stable")
     sorted_z = np.take_along_axis(zz, order, axis=1)
@@ -492,7 +494,7 @@ def brute_force_fragments(s):
     return {
         "faces": faces,
         "sorted_z": sorted_z,
-        "candidate": ok.reshape(n_pix, n_faces),
+        "candidate": sil_ok.reshape(n_pix, n_faces),
         "inside": inside,
         "hard_face": hard_face,
         "stats": stats,
@@ -803,7 +805,7 @@ def synthetic_scene(rng, width=40, height=30, n_faces=8, K=3, shading=1, light=0
     s.K, s.cull = K, False
     s.shading, s.light, s.silhouette = shading, light, silhouette
     s.sigma, s.gamma = 1e-3, 1e-2
-    s.blur_radius = math.log(1 / 1e-4 - 1) * s.sigma
+    s.blur_radius = s.silhouette_radius = math.log(1 / 1e-4 - 1) * s.sigma
     s.blend_znear, s.blend_zfar = 1.0, 100.0
     s.shininess = 8.0
     s.background = np.array([0.2, 0.4, 0.6])
@@ -869,7 +871,7 @@ def selftest():
     s.fx = s.fy = 50.0
     s.cx, s.cy = 31.7, 24.4
     s.sigma = 1e-4
-    s.blur_radius = math.log(1 / 1e-4 - 1) * s.sigma
+    s.blur_radius = s.silhouette_radius = math.log(1 / 1e-4 - 1) * s.sigma
     zc, half, turn = 2.0, 0.53, 0.37
     square = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
     square = square @ np.array([[math.cos(turn), math.sin(turn)], [-math.sin(turn), math.cos(turn)]])

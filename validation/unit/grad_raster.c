@@ -118,13 +118,17 @@ static void check_scene(int n, int colour_source, void (*configure)(raster_setti
     scene_free(&p.s);
 }
 
-static void soft_ambient(raster_settings *s) { s->sigma = s->gamma = 1e-3, s->blur_radius = raster_blur_radius_for(1e-3); }
-static void phisft_sharp(raster_settings *s) { (void)s; }
+static void soft_ambient(raster_settings *s)
+{
+    s->sigma = s->gamma = 1e-3;
+    s->blur_radius = s->silhouette_radius = raster_blur_radius_for(1e-3);
+}
+static void phisft_sharp(raster_settings *s) { (void)s; } /* the defaults: rgb without a blur band */
 static void phong_point_k3(raster_settings *s)
 {
     s->faces_per_pixel = 3;
     s->silhouette = RASTER_SILHOUETTE_K_NEAREST;
-    s->sigma = 2e-3, s->gamma = 3e-2, s->blur_radius = raster_blur_radius_for(2e-3);
+    s->sigma = 2e-3, s->gamma = 3e-2, s->blur_radius = s->silhouette_radius = raster_blur_radius_for(2e-3);
     s->blend_znear = 0.5, s->blend_zfar = 6;
     s->shading = RASTER_SHADE_PHONG;
     s->light_position[0] = 1, s->light_position[1] = -2, s->light_position[2] = 4;

@@ -252,7 +252,9 @@ static void make_settings(const scene_spec *sp, rng_t *rng, scene *sc)
     raster_settings_default(s);
     s->faces_per_pixel = sp->K;
     s->sigma = sp->sigma, s->gamma = sp->gamma;
+    /* "hard": rgb from faces that contain the pixel (the default), the silhouette still reaching out */
     s->blur_radius = sp->hard ? 0.0 : raster_blur_radius_for(sp->sigma);
+    s->silhouette_radius = raster_blur_radius_for(sp->sigma);
     s->cull_backfaces = sp->cull;
     s->silhouette = sp->silhouette;
     if (sp->blend_zfar > 0)
@@ -382,8 +384,8 @@ static int scene_is_well_posed(const scene *sc, double *coverage, char *why, siz
                 double d = fmin(seg_dist2(px, py, u[0], v[0], u[1], v[1]),
                                 fmin(seg_dist2(px, py, u[1], v[1], u[2], v[2]), seg_dist2(px, py, u[2], v[2], u[0], v[0]))) *
                            scale2;
-                if (!inside && fabs(d - s->blur_radius) < 1e-9) {
-                    snprintf(why, why_size, "pixel (%d, %d) at the blur radius of face %d", i, j, f);
+                if (!inside && (fabs(d - s->blur_radius) < 1e-9 || fabs(d - s->silhouette_radius) < 1e-9)) {
+                    snprintf(why, why_size, "pixel (%d, %d) at the blur or silhouette radius of face %d", i, j, f);
                     ok = 0;
                 }
                 if (!inside && d >= s->blur_radius)
@@ -549,6 +551,7 @@ static void run_scene(const scene_spec *sp)
     attr_i(f, "settings", "silhouette", s->silhouette);
     attr_f(f, "settings", "sigma", s->sigma), attr_f(f, "settings", "gamma", s->gamma);
     attr_f(f, "settings", "blur_radius", s->blur_radius), attr_f(f, "settings", "shininess", s->shininess);
+    attr_f(f, "settings", "silhouette_radius", s->silhouette_radius);
     attr_f(f, "settings", "blend_znear", s->blend_znear), attr_f(f, "settings", "blend_zfar", s->blend_zfar);
     put3(f, "settings/background", s->background);
     put3(f, "settings/light_position", s->light_position);

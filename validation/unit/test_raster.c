@@ -138,7 +138,7 @@ static void test_fragments_sorted_and_thread_invariant(void **state)
     scene_make(&s, 6, 50, 40, SCENE_TEXTURE, 21);
     s.set.faces_per_pixel = 4;
     s.set.sigma = 3e-3;
-    s.set.blur_radius = raster_blur_radius_for(3e-3);
+    s.set.blur_radius = s.set.silhouette_radius = raster_blur_radius_for(3e-3);
     raster_frame a, b;
     assert_int_equal(raster_frame_alloc(&a, 50, 40, 4), 0);
     assert_int_equal(raster_frame_alloc(&b, 50, 40, 4), 0);

@@ -40,7 +40,7 @@ static void compare_scene(int colour_source, int K, int phong, uint64_t seed)
     scene s;
     scene_make(&s, 9, W, H, colour_source, seed);
     s.set.faces_per_pixel = K;
-    s.set.sigma = 1e-3, s.set.blur_radius = raster_blur_radius_for(1e-3);
+    s.set.sigma = 1e-3, s.set.blur_radius = s.set.silhouette_radius = raster_blur_radius_for(1e-3);
     if (phong) s.set.shading = RASTER_SHADE_PHONG;
     raster_frame cpu, gpu;
     assert_int_equal(raster_frame_alloc(&cpu, W, H, K), 0);
