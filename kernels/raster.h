@@ -408,17 +408,24 @@ PHIVE_HD void raster_texture_backward(const raster_mesh_view *M, real tu, real t
     }
 }
 
+/* Texture coordinates of face f at barycentrics b. */
+PHIVE_HD void raster_face_uv(const raster_mesh_view *M, int f, const real *b, real *tu, real *tv)
+{
+    const int32_t *ti = M->face_uvs + 3 * (int64_t)f;
+    *tu = *tv = (real)0;
+    for (int i = 0; i < 3; ++i) {
+        *tu += b[i] * M->uvs[2 * (int64_t)ti[i]];
+        *tv += b[i] * M->uvs[2 * (int64_t)ti[i] + 1];
+    }
+}
+
 /* Albedo of face f at barycentrics b. */
 PHIVE_HD void raster_albedo(const raster_mesh_view *M, int f, const real *b, real *albedo)
 {
     const int32_t *idx = M->faces + 3 * (int64_t)f;
     if (M->texture) {
-        const int32_t *ti = M->face_uvs + 3 * (int64_t)f;
-        real tu = (real)0, tv = (real)0;
-        for (int i = 0; i < 3; ++i) {
-            tu += b[i] * M->uvs[2 * (int64_t)ti[i]];
-            tv += b[i] * M->uvs[2 * (int64_t)ti[i] + 1];
-        }
+        real tu, tv;
+        raster_face_uv(M, f, b, &tu, &tv);
         raster_texture_sample(M, tu, tv, albedo, NULL, NULL);
     } else if (M->vertex_colors) {
         for (int c = 0; c < 3; ++c)
@@ -436,11 +443,8 @@ PHIVE_HD void raster_albedo_backward(const raster_mesh_view *M, int f, const rea
     const int32_t *idx = M->faces + 3 * (int64_t)f;
     if (M->texture) {
         const int32_t *ti = M->face_uvs + 3 * (int64_t)f;
-        real tu = (real)0, tv = (real)0;
-        for (int i = 0; i < 3; ++i) {
-            tu += b[i] * M->uvs[2 * (int64_t)ti[i]];
-            tv += b[i] * M->uvs[2 * (int64_t)ti[i] + 1];
-        }
+        real tu, tv;
+        raster_face_uv(M, f, b, &tu, &tv);
         real rgb[3], du[3], dv[3];
         raster_texture_sample(M, tu, tv, rgb, du, dv);
         real gu = raster_dot3(galbedo, du), gv = raster_dot3(galbedo, dv);
