@@ -301,6 +301,27 @@ static int check_call(const raster_camera *cam, const raster_settings *s, const 
 
 static int thread_count(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 
+/* What raster_pixel_forward writes for a pixel no face reaches (background,
+ * empty fragment slots), without the per-pixel work: a third of a 1080p frame's
+ * time when the mesh covers a small part of it. */
+static void fill_empty_tile(const raster_params *P, raster_frame *f, int tx, int ty)
+{
+    int W = P->width, H = P->height, K = P->K;
+    for (int y = ty * RASTER_TILE; y < (ty + 1) * RASTER_TILE && y < H; ++y)
+        for (int x = tx * RASTER_TILE; x < (tx + 1) * RASTER_TILE && x < W; ++x) {
+            size_t p = (size_t)y * W + x;
+            for (int k = 0; k < K; ++k) {
+                f->face[p * K + k] = -1;
+                f->zbuf[p * K + k] = f->dist[p * K + k] = -1;
+                f->bary[3 * (p * K + k)] = f->bary[3 * (p * K + k) + 1] = f->bary[3 * (p * K + k) + 2] = -1;
+            }
+            for (int c = 0; c < 3; ++c) f->rgb[3 * p + c] = P->background[c], f->normal[3 * p + c] = 0;
+            f->alpha[p] = 0;
+            f->silhouette[p] = 0;
+            f->depth[p] = 0;
+        }
+}
+
 int raster_forward(const raster_camera *cam, const raster_settings *s, const raster_mesh *m, raster_frame *f,
                    int threads)
 {
@@ -321,6 +342,10 @@ int raster_forward(const raster_camera *cam, const raster_settings *s, const ras
         int tx = tile % w->tiles_x, ty = tile / w->tiles_x;
         const int32_t *cand = w->tile_faces + w->tile_start[tile];
         int n_cand = w->tile_start[tile + 1] - w->tile_start[tile];
+        if (n_cand == 0) {
+            fill_empty_tile(&P, f, tx, ty);
+            continue;
+        }
         for (int y = ty * RASTER_TILE; y < (ty + 1) * RASTER_TILE && y < H; ++y)
             for (int x = tx * RASTER_TILE; x < (tx + 1) * RASTER_TILE && x < W; ++x) {
                 size_t p = (size_t)y * W + x;
