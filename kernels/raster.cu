@@ -25,7 +25,7 @@ struct device_buffers {
     raster_face *face_setup;
     int32_t *tile_count, *tile_start, *tile_faces;
     int32_t *frag_face;
-    real *zbuf, *dist, *bary, *rgb, *alpha, *depth, *normal;
+    real *zbuf, *dist, *bary, *rgb, *alpha, *keep_all, *depth, *normal;
     uint8_t *silhouette;
     real *grad_rgb, *grad_alpha, *vgrad, *gsum, *gpos, *gtex;
 };
@@ -46,7 +46,7 @@ void release(device_buffers *d)
     if (!d) return;
     void *all[] = {d->positions, d->screen, d->normals, d->normal_norms, d->colors, d->uvs, d->texture, d->faces,
                    d->face_uvs, d->face_setup, d->tile_count, d->tile_start, d->tile_faces, d->frag_face, d->zbuf,
-                   d->dist, d->bary, d->rgb, d->alpha, d->depth, d->normal, d->silhouette, d->grad_rgb, d->grad_alpha,
+                   d->dist, d->bary, d->rgb, d->alpha, d->keep_all, d->depth, d->normal, d->silhouette, d->grad_rgb, d->grad_alpha,
                    d->vgrad, d->gsum, d->gpos, d->gtex};
     for (void *p : all) cudaFree(p);
     free(d);
@@ -84,7 +84,7 @@ int reserve(raster_frame *f, const raster_mesh *m, device_buffers **out)
         alloc(&d->face_setup, F, "face setup") || alloc(&d->tile_count, tiles + 1, "tile counts") ||
         alloc(&d->tile_start, tiles + 1, "tile starts") || alloc(&d->frag_face, P * K, "fragments") ||
         alloc(&d->zbuf, P * K, "zbuf") || alloc(&d->dist, P * K, "dist") || alloc(&d->bary, 3 * P * K, "bary") ||
-        alloc(&d->rgb, 3 * P, "rgb") || alloc(&d->alpha, P, "alpha") || alloc(&d->depth, P, "depth") ||
+        alloc(&d->rgb, 3 * P, "rgb") || alloc(&d->alpha, P, "alpha") || alloc(&d->keep_all, P, "silhouette products") || alloc(&d->depth, P, "depth") ||
         alloc(&d->normal, 3 * P, "normal") || alloc(&d->silhouette, P, "silhouette") ||
         alloc(&d->grad_rgb, 3 * P, "grad rgb") || alloc(&d->grad_alpha, P, "grad alpha") ||
         alloc(&d->vgrad, (size_t)RASTER_VGRAD * V, "vertex gradients") || alloc(&d->gsum, 3 * V, "normal gradients") ||
@@ -182,7 +182,7 @@ __global__ void pixel_forward_kernel(raster_params P, raster_mesh_view M, const 
     size_t p = (size_t)y * P.width + x;
     raster_pixel_forward(&P, &M, faces, tile_faces + tile_start[tile], tile_start[tile + 1] - tile_start[tile], x, y,
                          d.frag_face + p * K, d.zbuf + p * K, d.dist + p * K, d.bary + p * K * 3, d.rgb + 3 * p,
-                         d.alpha + p, d.silhouette + p, d.depth + p, d.normal + 3 * p);
+                         d.alpha + p, d.keep_all + p, d.silhouette + p, d.depth + p, d.normal + 3 * p);
 }
 
 __global__ void pixel_backward_kernel(raster_params P, raster_mesh_view M, const raster_face *faces,
@@ -197,7 +197,8 @@ __global__ void pixel_backward_kernel(raster_params P, raster_mesh_view M, const
     const real *gr = has_rgb && d.frag_face[p * K] >= 0 ? d.grad_rgb + 3 * p : NULL;
     if (ga == (real)0 && !gr) return;
     raster_pixel_backward(&P, &M, faces, tile_faces + tile_start[tile], tile_start[tile + 1] - tile_start[tile], x, y,
-                          d.frag_face + p * K, d.zbuf + p * K, d.dist + p * K, d.rgb + 3 * p, gr, ga, d.vgrad, gtex);
+                          d.frag_face + p * K, d.zbuf + p * K, d.dist + p * K, d.rgb + 3 * p, d.keep_all[p], gr, ga,
+                          d.vgrad, gtex);
 }
 
 __global__ void vertex_backward_kernel(int V, camera_reals c, const real *positions, const real *normals,

@@ -637,11 +637,13 @@ PHIVE_HD void raster_blend_setup(const raster_params *P, int n, const real *zbuf
     }
 }
 
-/* Fragments, colours and blended outputs of pixel (x, y) from its candidate faces. */
+/* Fragments, colours and blended outputs of pixel (x, y) from its candidate
+ * faces; *keep_all is the all-faces Π(1 − D), kept for the backward (alpha
+ * = 1 − it loses it to rounding where alpha is near 1). */
 PHIVE_HD void raster_pixel_forward(const raster_params *P, const raster_mesh_view *M, const raster_face *faces,
                                    const int32_t *candidates, int n_candidates, int x, int y, int32_t *out_face,
                                    real *out_z, real *out_dist, real *out_bary, real *rgb, real *alpha,
-                                   uint8_t *silhouette, real *depth, real *normal)
+                                   real *keep_all, uint8_t *silhouette, real *depth, real *normal)
 {
     real px = (real)x + (real)0.5, py = (real)y + (real)0.5;
     int K = P->K, n = 0;
@@ -688,6 +690,7 @@ PHIVE_HD void raster_pixel_forward(const raster_params *P, const raster_mesh_vie
     }
     for (int c = 0; c < 3; ++c) rgb[c] /= B.Z;
     *alpha = (real)1 - (P->silhouette_all ? prod_all : prod);
+    *keep_all = prod_all;
     *silhouette = (uint8_t)(hard_face >= 0);
     *depth = hard_face >= 0 ? hard.z : (real)0;
     normal[0] = normal[1] = normal[2] = (real)0;
@@ -708,19 +711,13 @@ PHIVE_HD void raster_scatter_screen(const raster_mesh_view *M, int f, real gs[3]
 }
 
 /* Backward of the all-faces soft silhouette alpha = 1 − Π(1 − D_j) of pixel
- * centre (px, py): ∂alpha/∂dist_k = −D_k Π_j (1 − D_j) / σ, so no division
- * by a (1 − D_k) that may be 0. */
+ * centre (px, py), given prod = Π(1 − D_j) from the forward:
+ * ∂alpha/∂dist_k = −D_k Π_j (1 − D_j) / σ, so no division by a (1 − D_k)
+ * that may be 0. */
 PHIVE_HD void raster_silhouette_all_backward(const raster_params *P, const raster_mesh_view *M,
                                              const raster_face *faces, const int32_t *candidates, int n_candidates,
-                                             real px, real py, real grad_alpha, real *vgrad)
+                                             real px, real py, real prod, real grad_alpha, real *vgrad)
 {
-    real prod = (real)1;
-    for (int c = 0; c < n_candidates; ++c) {
-        raster_fragment_geom g;
-        if (faces[candidates[c]].valid && raster_fragment(P, faces + candidates[c], px, py, &g) &&
-            raster_within(&g, P->silhouette_radius))
-            prod *= (real)1 / ((real)1 + REAL_EXP(-g.dist / P->sigma));
-    }
     if (prod == (real)0) return;
     for (int c = 0; c < n_candidates; ++c) {
         int f = candidates[c];
@@ -738,20 +735,20 @@ PHIVE_HD void raster_silhouette_all_backward(const raster_params *P, const raste
 }
 
 /* Backward of pixel (x, y) from dL/drgb (3, or NULL) and dL/dalpha, given the
- * fragments raster_pixel_forward stored (and, for the all-faces silhouette,
- * the pixel's candidate faces). */
+ * fragments and keep_all raster_pixel_forward stored (and, for the all-faces
+ * silhouette, the pixel's candidate faces). */
 PHIVE_HD void raster_pixel_backward(const raster_params *P, const raster_mesh_view *M, const raster_face *faces,
                                     const int32_t *candidates, int n_candidates, int x, int y,
                                     const int32_t *frag_face, const real *frag_z, const real *frag_dist,
-                                    const real *rgb, const real *grad_rgb, real grad_alpha, real *vgrad,
-                                    real *grad_texture)
+                                    const real *rgb, real keep_all, const real *grad_rgb, real grad_alpha,
+                                    real *vgrad, real *grad_texture)
 {
     real px = (real)x + (real)0.5, py = (real)y + (real)0.5;
     int n = 0;
     while (n < P->K && frag_face[n] >= 0) ++n;
     /* the all-faces silhouette reaches pixels without fragments too */
     if (P->silhouette_all && grad_alpha != (real)0)
-        raster_silhouette_all_backward(P, M, faces, candidates, n_candidates, px, py, grad_alpha, vgrad);
+        raster_silhouette_all_backward(P, M, faces, candidates, n_candidates, px, py, keep_all, grad_alpha, vgrad);
     if (n == 0) return;
     real ga = P->silhouette_all ? (real)0 : grad_alpha;
     raster_blend_terms B;

@@ -28,6 +28,7 @@ typedef struct {
     int32_t *tile_start;  /* tiles + 1 */
     int32_t *tile_faces;
     size_t tile_capacity;
+    real *keep_all;       /* H × W: the all-faces Π(1 − D) of each pixel, for the backward */
     real *vgrad;          /* threads × V × RASTER_VGRAD */
     int vgrad_threads;
 } raster_work;
@@ -126,6 +127,7 @@ static void work_free(raster_work *w)
     free(w->tile_start);
     free(w->tile_faces);
     free(w->vgrad);
+    free(w->keep_all);
     free(w);
 }
 
@@ -148,8 +150,9 @@ int raster_frame_alloc(raster_frame *f, int width, int height, int K)
     f->silhouette = malloc(n);
     f->depth = malloc(n * sizeof *f->depth);
     f->normal = malloc(n * 3 * sizeof *f->normal);
-    f->work = calloc(1, sizeof(raster_work));
-    if (!f->face || !f->zbuf || !f->dist || !f->bary || !f->rgb || !f->alpha || !f->silhouette || !f->depth ||
+    raster_work *w = f->work = calloc(1, sizeof(raster_work));
+    if (w) w->keep_all = malloc(n * sizeof *w->keep_all);
+    if (!w || !w->keep_all || !f->face || !f->zbuf || !f->dist || !f->bary || !f->rgb || !f->alpha || !f->silhouette || !f->depth ||
         !f->normal || !f->work) {
         raster_frame_free(f);
         return err_set("raster: out of memory for a %d x %d frame with K = %d", width, height, K);
@@ -317,6 +320,7 @@ static void fill_empty_tile(const raster_params *P, raster_frame *f, int tx, int
             }
             for (int c = 0; c < 3; ++c) f->rgb[3 * p + c] = P->background[c], f->normal[3 * p + c] = 0;
             f->alpha[p] = 0;
+            ((raster_work *)f->work)->keep_all[p] = 1;
             f->silhouette[p] = 0;
             f->depth[p] = 0;
         }
@@ -351,7 +355,7 @@ int raster_forward(const raster_camera *cam, const raster_settings *s, const ras
                 size_t p = (size_t)y * W + x;
                 raster_pixel_forward(&P, &M, w->faces, cand, n_cand, x, y, f->face + p * K, f->zbuf + p * K,
                                      f->dist + p * K, f->bary + p * K * 3, f->rgb + 3 * p, f->alpha + p,
-                                     f->silhouette + p, f->depth + p, f->normal + 3 * p);
+                                     w->keep_all + p, f->silhouette + p, f->depth + p, f->normal + 3 * p);
             }
     }
     return 0;
@@ -430,7 +434,7 @@ int raster_backward(const raster_camera *cam, const raster_settings *s, const ra
                 real ga = grad_alpha ? grad_alpha[p] : 0;
                 if (ga == 0 && (!gr || (gr[0] == 0 && gr[1] == 0 && gr[2] == 0))) continue;
                 raster_pixel_backward(&P, &M, w->faces, cand, n_cand, x, y, f->face + p * K, f->zbuf + p * K, f->dist + p * K,
-                                      f->rgb + 3 * p, gr, ga, vg, grad_texture);
+                                      f->rgb + 3 * p, w->keep_all[p], gr, ga, vg, grad_texture);
             }
     }
     for (int t = 1; t < threads; ++t) {
