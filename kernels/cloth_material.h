@@ -18,9 +18,9 @@
  *   both branches at C01 = 0 exactly, including the isotropic point
  *   G00 = G11, G01 = 0, where every direction is principal and ARCSim picks
  *   (1, 0): α = atan2(0, 0) = 0.  λ² = 1 + G00 + G11 + √((G00 − G11)² + 4G01²).
- *   ARCSim rounds the angle through float (atan2f, fabsf); we keep `real`.
+ *   ARCSim rounds the angle through float (atan2f, fabsf); we keep `double`.
  *   Where λ² ≤ 1 (no stretch, or a G no deformation produces) s = 0; s is
- *   evaluated as 6(λ² − 1)/(λ + 1), which keeps small strains accurate in float.
+ *   evaluated as 6(λ² − 1)/(λ + 1), which keeps small strains accurate.
  * Derivatives at the non-smooth points (a choice, documented):
  *   - clamps (s, α, table coordinates, ReLU k = 2·max(raw, 0), bending ke
  *     and v): zero on the clamped side; the unclamped side's value exactly
@@ -69,21 +69,11 @@
 #include "common.h"
 #include "phive/cloth_material.h"
 
-#ifdef PHIVE_REAL_DOUBLE
-#define CLOTH_ATAN2 atan2
-#define CLOTH_FABS fabs
-#define CLOTH_FLOOR floor
-#else
-#define CLOTH_ATAN2 atan2f
-#define CLOTH_FABS fabsf
-#define CLOTH_FLOOR floorf
-#endif
-
-#define CLOTH_PI ((real)3.14159265358979323846)
+#define CLOTH_PI 3.14159265358979323846
 /* ARCSim's clamps: strain level, angle coordinate, table grid coordinate. */
-#define CLOTH_STRAIN_MAX ((real)(1 - 1e-6))
-#define CLOTH_ANGLE_MAX ((real)(4 - 1e-6))
-#define CLOTH_TABLE_COORD_MAX ((real)(CLOTH_TABLE_N - 1 - 1e-5))
+#define CLOTH_STRAIN_MAX ((1 - 1e-6))
+#define CLOTH_ANGLE_MAX ((4 - 1e-6))
+#define CLOTH_TABLE_COORD_MAX (CLOTH_TABLE_N - 1 - 1e-5)
 
 /* ------------------------------------------------------------------ stretching stiffness */
 
@@ -91,33 +81,33 @@
 PHIVE_HD int cloth_stretch_row(int level, int angle) { return level == 0 ? 0 : 1 + angle; }
 
 /* Strain level s and angle coordinate α at G, and ∂s/∂G, ∂α/∂G (3 each). */
-PHIVE_HD void cloth_stretch_coords(const real *G, real *s, real *alpha, real *ds_dG, real *dalpha_dG)
+PHIVE_HD void cloth_stretch_coords(const double *G, double *s, double *alpha, double *ds_dG, double *dalpha_dG)
 {
-    const real g00 = G[0], g11 = G[1], g01 = G[2];
-    const real sg = (real)((g01 > 0) - (g01 < 0));
-    const real x = g00 - g11, y = 2 * CLOTH_FABS(g01);
-    const real r = REAL_SQRT(x * x + y * y);
+    const double g00 = G[0], g11 = G[1], g01 = G[2];
+    const double sg = (double)((g01 > 0) - (g01 < 0));
+    const double x = g00 - g11, y = 2 * fabs(g01);
+    const double r = sqrt(x * x + y * y);
     const int smooth = r * r > 0;
-    const real t = g00 + g11 + r; /* λ² − 1, without rounding 1 + t first */
-    real sv = 0, ds0 = 0, ds1 = 0, ds2 = 0;
+    const double t = g00 + g11 + r; /* λ² − 1, without rounding 1 + t first */
+    double sv = 0, ds0 = 0, ds1 = 0, ds2 = 0;
     if (t >= 0) {
-        const real lam = REAL_SQRT(1 + t);
+        const double lam = sqrt(1 + t);
         sv = 6 * t / (1 + lam); /* 6(λ − 1) */
         if (sv > CLOTH_STRAIN_MAX) {
             sv = CLOTH_STRAIN_MAX;
         } else {
-            const real c = 3 / lam; /* ds/dλ² */
-            const real ux = smooth ? x / r : (real)0, uy = smooth ? 4 * g01 / r : (real)0;
+            const double c = 3 / lam; /* ds/dλ² */
+            const double ux = smooth ? x / r : (double)0, uy = smooth ? 4 * g01 / r : (double)0;
             ds0 = c * (1 + ux);
             ds1 = c * (1 - ux);
             ds2 = c * uy;
         }
     }
-    real av = (4 / CLOTH_PI) * CLOTH_ATAN2(y, x), da0 = 0, da1 = 0, da2 = 0;
+    double av = (4 / CLOTH_PI) * atan2(y, x), da0 = 0, da1 = 0, da2 = 0;
     if (av > CLOTH_ANGLE_MAX) {
         av = CLOTH_ANGLE_MAX;
     } else if (smooth) {
-        const real q = (4 / CLOTH_PI) / (r * r);
+        const double q = (4 / CLOTH_PI) / (r * r);
         da0 = -q * y;
         da1 = q * y;
         da2 = 2 * q * x * sg;
@@ -130,12 +120,12 @@ PHIVE_HD void cloth_stretch_coords(const real *G, real *s, real *alpha, real *ds
 
 /* Weights of the 6 rows in ARCSim's bilinear interpolation at (s, α) — raw = Σ_r w[r]·rows[r] —
  * and their derivatives w.r.t. s and α (either may be NULL). */
-PHIVE_HD void cloth_stretch_weights(real s, real alpha, real *w, real *dw_ds, real *dw_dalpha)
+PHIVE_HD void cloth_stretch_weights(double s, double alpha, double *w, double *dw_ds, double *dw_dalpha)
 {
     int a = (int)alpha;
     if (a < 0) a = 0;
     if (a > 3) a = 3;
-    const real f = alpha - (real)a;
+    const double f = alpha - (double)a;
     for (int r = 0; r < CLOTH_STRETCH_ROWS; ++r) {
         w[r] = 0;
         if (dw_ds) dw_ds[r] = 0;
@@ -157,37 +147,37 @@ PHIVE_HD void cloth_stretch_weights(real s, real alpha, real *w, real *dw_ds, re
 }
 
 /* DIRECT mode: k (4) at G; dk_dG (4×3, ∂k_i/∂G_j) and dk_drows (6×4, ∂k_i/∂rows[r][i]). */
-PHIVE_HD void cloth_stretch_stiffness(const real *rows, const real *G, real *k, real *dk_dG, real *dk_drows)
+PHIVE_HD void cloth_stretch_stiffness(const double *rows, const double *G, double *k, double *dk_dG, double *dk_drows)
 {
-    real s, alpha, ds[3], da[3], w[CLOTH_STRETCH_ROWS], ws[CLOTH_STRETCH_ROWS], wa[CLOTH_STRETCH_ROWS];
+    double s, alpha, ds[3], da[3], w[CLOTH_STRETCH_ROWS], ws[CLOTH_STRETCH_ROWS], wa[CLOTH_STRETCH_ROWS];
     cloth_stretch_coords(G, &s, &alpha, ds, da);
     cloth_stretch_weights(s, alpha, w, ws, wa);
     for (int i = 0; i < CLOTH_STRETCH_K; ++i) {
-        real raw = 0, raw_s = 0, raw_a = 0;
+        double raw = 0, raw_s = 0, raw_a = 0;
         for (int r = 0; r < CLOTH_STRETCH_ROWS; ++r) {
             raw += w[r] * rows[CLOTH_STRETCH_K * r + i];
             raw_s += ws[r] * rows[CLOTH_STRETCH_K * r + i];
             raw_a += wa[r] * rows[CLOTH_STRETCH_K * r + i];
         }
         const int active = raw > 0;
-        k[i] = active ? 2 * raw : (real)0;
+        k[i] = active ? 2 * raw : (double)0;
         if (dk_drows)
-            for (int r = 0; r < CLOTH_STRETCH_ROWS; ++r) dk_drows[CLOTH_STRETCH_K * r + i] = active ? 2 * w[r] : (real)0;
+            for (int r = 0; r < CLOTH_STRETCH_ROWS; ++r) dk_drows[CLOTH_STRETCH_K * r + i] = active ? 2 * w[r] : (double)0;
         if (dk_dG)
-            for (int j = 0; j < 3; ++j) dk_dG[3 * i + j] = active ? 2 * (raw_s * ds[j] + raw_a * da[j]) : (real)0;
+            for (int j = 0; j < 3; ++j) dk_dG[3 * i + j] = active ? 2 * (raw_s * ds[j] + raw_a * da[j]) : (double)0;
     }
 }
 
 /* One axis of ARCSim's table lookup: grid coordinate t clamped to [0, 29 − 1e-5]; returns the
  * cell (0..28), its fraction in *f, and in *inside whether t was not clamped. */
-PHIVE_HD int cloth_table_cell(real t, real *f, int *inside)
+PHIVE_HD int cloth_table_cell(double t, double *f, int *inside)
 {
     *inside = t >= 0 && t <= CLOTH_TABLE_COORD_MAX;
     if (!(t >= 0)) t = 0;
     if (t > CLOTH_TABLE_COORD_MAX) t = CLOTH_TABLE_COORD_MAX;
-    int i = (int)CLOTH_FLOOR(t);
+    int i = (int)floor(t);
     if (i > CLOTH_TABLE_N - 2) i = CLOTH_TABLE_N - 2;
-    *f = t - (real)i;
+    *f = t - (double)i;
     return i;
 }
 
@@ -195,17 +185,17 @@ PHIVE_HD int cloth_table_index(int i, int j, int l) { return (i * CLOTH_TABLE_N 
 
 /* TABLE mode: ARCSim's trilinear lookup at (G00, G11, |G01|), with the same derivatives as
  * cloth_stretch_stiffness (∂/∂rows through each sample's weights and ReLU mask). */
-PHIVE_HD void cloth_stretch_table_stiffness(const cloth_stretch_table *t, const real *G, real *k, real *dk_dG,
-                                            real *dk_drows)
+PHIVE_HD void cloth_stretch_table_stiffness(const cloth_stretch_table *t, const double *G, double *k, double *dk_dG,
+                                            double *dk_drows)
 {
-    const real n = (real)CLOTH_TABLE_N;
-    const real sg = (real)((G[2] > 0) - (G[2] < 0));
-    real f[3];
+    const double n = (double)CLOTH_TABLE_N;
+    const double sg = (double)((G[2] > 0) - (G[2] < 0));
+    double f[3];
     int in[3], c[3];
-    c[0] = cloth_table_cell((G[0] + (real)0.25) * n, &f[0], &in[0]);
-    c[1] = cloth_table_cell((G[1] + (real)0.25) * n, &f[1], &in[1]);
-    c[2] = cloth_table_cell(CLOTH_FABS(G[2]) * n, &f[2], &in[2]);
-    const real scale[3] = {in[0] ? n : (real)0, in[1] ? n : (real)0, in[2] ? n * sg : (real)0};
+    c[0] = cloth_table_cell((G[0] + (double)0.25) * n, &f[0], &in[0]);
+    c[1] = cloth_table_cell((G[1] + (double)0.25) * n, &f[1], &in[1]);
+    c[2] = cloth_table_cell(fabs(G[2]) * n, &f[2], &in[2]);
+    const double scale[3] = {in[0] ? n : (double)0, in[1] ? n : (double)0, in[2] ? n * sg : (double)0};
     for (int i = 0; i < CLOTH_STRETCH_K; ++i) k[i] = 0;
     if (dk_dG)
         for (int i = 0; i < 3 * CLOTH_STRETCH_K; ++i) dk_dG[i] = 0;
@@ -213,15 +203,15 @@ PHIVE_HD void cloth_stretch_table_stiffness(const cloth_stretch_table *t, const 
         for (int i = 0; i < CLOTH_STRETCH_ENTRIES; ++i) dk_drows[i] = 0;
     for (int corner = 0; corner < 8; ++corner) {
         const int d0 = (corner >> 2) & 1, d1 = (corner >> 1) & 1, d2 = corner & 1;
-        const real w0 = d0 ? f[0] : 1 - f[0], w1 = d1 ? f[1] : 1 - f[1], w2 = d2 ? f[2] : 1 - f[2];
-        const real w = w0 * w1 * w2;
+        const double w0 = d0 ? f[0] : 1 - f[0], w1 = d1 ? f[1] : 1 - f[1], w2 = d2 ? f[2] : 1 - f[2];
+        const double w = w0 * w1 * w2;
         const int idx = cloth_table_index(c[0] + d0, c[1] + d1, c[2] + d2);
-        const real *ks = t->k[idx];
+        const double *ks = t->k[idx];
         for (int i = 0; i < CLOTH_STRETCH_K; ++i) k[i] += w * ks[i];
         if (dk_dG) {
-            const real g0 = (d0 ? 1 : -1) * w1 * w2 * scale[0];
-            const real g1 = (d1 ? 1 : -1) * w0 * w2 * scale[1];
-            const real g2 = (d2 ? 1 : -1) * w0 * w1 * scale[2];
+            const double g0 = (d0 ? 1 : -1) * w1 * w2 * scale[0];
+            const double g1 = (d1 ? 1 : -1) * w0 * w2 * scale[1];
+            const double g2 = (d2 ? 1 : -1) * w0 * w1 * scale[2];
             for (int i = 0; i < CLOTH_STRETCH_K; ++i) {
                 dk_dG[3 * i + 0] += g0 * ks[i];
                 dk_dG[3 * i + 1] += g1 * ks[i];
@@ -229,7 +219,7 @@ PHIVE_HD void cloth_stretch_table_stiffness(const cloth_stretch_table *t, const 
             }
         }
         if (dk_drows && w != 0) {
-            real wr[CLOTH_STRETCH_ROWS];
+            double wr[CLOTH_STRETCH_ROWS];
             cloth_stretch_weights(t->strain[idx], t->angle[idx], wr, NULL, NULL);
             for (int i = 0; i < CLOTH_STRETCH_K; ++i)
                 if (ks[i] > 0)
@@ -239,8 +229,8 @@ PHIVE_HD void cloth_stretch_table_stiffness(const cloth_stretch_table *t, const 
 }
 
 /* Either mode: table may be NULL only for CLOTH_STRETCH_DIRECT. */
-PHIVE_HD void cloth_stretch_stiffness_mode(int mode, const real *rows, const cloth_stretch_table *table, const real *G,
-                                           real *k, real *dk_dG, real *dk_drows)
+PHIVE_HD void cloth_stretch_stiffness_mode(int mode, const double *rows, const cloth_stretch_table *table, const double *G,
+                                           double *k, double *dk_dG, double *dk_drows)
 {
     if (mode == CLOTH_STRETCH_TABLE)
         cloth_stretch_table_stiffness(table, G, k, dk_dG, dk_drows);
@@ -249,10 +239,10 @@ PHIVE_HD void cloth_stretch_stiffness_mode(int mode, const real *rows, const clo
 }
 
 /* Backward of k(G, rows): grad_G (3) += (∂k/∂G)ᵀ·grad_k; grad_rows (24, shared) += ∂k/∂rows ⊙ grad_k. */
-PHIVE_HD void cloth_stretch_stiffness_backward(int mode, const real *rows, const cloth_stretch_table *table,
-                                               const real *G, const real *grad_k, real *grad_G, real *grad_rows)
+PHIVE_HD void cloth_stretch_stiffness_backward(int mode, const double *rows, const cloth_stretch_table *table,
+                                               const double *G, const double *grad_k, double *grad_G, double *grad_rows)
 {
-    real k[CLOTH_STRETCH_K], dk_dG[3 * CLOTH_STRETCH_K], dk_drows[CLOTH_STRETCH_ENTRIES];
+    double k[CLOTH_STRETCH_K], dk_dG[3 * CLOTH_STRETCH_K], dk_drows[CLOTH_STRETCH_ENTRIES];
     cloth_stretch_stiffness_mode(mode, rows, table, G, k, dk_dG, dk_drows);
     if (grad_G)
         for (int j = 0; j < 3; ++j)
@@ -266,9 +256,9 @@ PHIVE_HD void cloth_stretch_stiffness_backward(int mode, const real *rows, const
 
 /* Angle coordinate of a material-space edge direction du (2): |atan2(du_y, du_x)|·4/π folded
  * into [0, 2] (0 → 0°, 1 → 45°, 2 → 90°); ARCSim's initial_angle is 0 in its callers. */
-PHIVE_HD real cloth_bend_angle_coord(const real *du)
+PHIVE_HD double cloth_bend_angle_coord(const double *du)
 {
-    real b = CLOTH_ATAN2(du[1], du[0]) * 4 / CLOTH_PI;
+    double b = atan2(du[1], du[0]) * 4 / CLOTH_PI;
     if (b < 0) b = -b;
     if (b > 2) b = 4 - b;
     return b;
@@ -276,9 +266,9 @@ PHIVE_HD real cloth_bend_angle_coord(const real *du)
 
 /* Curvature coordinate v from 0.1·θ·l/area, limited per enum cloth_curvature_mode;
  * dv (3, may be NULL) gets ∂v/∂(θ, l, area). */
-PHIVE_HD real cloth_bend_curvature_coord(real theta, real l, real area, int mode, real *dv)
+PHIVE_HD double cloth_bend_curvature_coord(double theta, double l, double area, int mode, double *dv)
 {
-    real v = theta * l / area * (real)0.1, slope = (real)0.1;
+    double v = theta * l / area * (double)0.1, slope = (double)0.1;
     if (mode == CLOTH_CURVATURE_ABS && v < 0) v = -v, slope = -slope;
     if (mode == CLOTH_CURVATURE_CLAMP && v < 0) v = 0, slope = 0;
     if (v > 4) v = 4, slope = 0;
@@ -293,51 +283,51 @@ PHIVE_HD real cloth_bend_curvature_coord(real theta, real l, real area, int mode
 /* ke of one face's bending table (15) for the edge direction du in that face's material space,
  * dihedral angle θ, rest length l, area = A0 + A1.  dke_dbend (15) and dke_dgeom
  * (∂ke/∂(θ, l, area)) are written when non-NULL. */
-PHIVE_HD real cloth_bend_stiffness(const real *bend, const real *du, real theta, real l, real area, int mode,
-                                   real *dke_dbend, real *dke_dgeom)
+PHIVE_HD double cloth_bend_stiffness(const double *bend, const double *du, double theta, double l, double area, int mode,
+                                   double *dke_dbend, double *dke_dgeom)
 {
-    real dv[3];
-    const real b = cloth_bend_angle_coord(du);
-    real v = cloth_bend_curvature_coord(theta, l, area, mode, dv);
+    double dv[3];
+    const double b = cloth_bend_angle_coord(du);
+    double v = cloth_bend_curvature_coord(theta, l, area, mode, dv);
     int vi = (int)v, bi = (int)b;
     if (vi < 0) vi = 0;
     if (vi > CLOTH_BEND_CURVATURES - 2) vi = CLOTH_BEND_CURVATURES - 2;
     if (bi < 0) bi = 0;
     if (bi > CLOTH_BEND_ANGLES - 2) bi = CLOTH_BEND_ANGLES - 2;
-    const real fv = v - (real)vi, fb = b - (real)bi;
+    const double fv = v - (double)vi, fb = b - (double)bi;
     const int e00 = CLOTH_BEND_CURVATURES * bi + vi, e10 = e00 + CLOTH_BEND_CURVATURES, e01 = e00 + 1,
               e11 = e10 + 1;
-    const real w00 = (1 - fb) * (1 - fv), w10 = fb * (1 - fv), w01 = (1 - fb) * fv, w11 = fb * fv;
-    const real raw = bend[e00] * w00 + bend[e10] * w10 + bend[e01] * w01 + bend[e11] * w11;
+    const double w00 = (1 - fb) * (1 - fv), w10 = fb * (1 - fv), w01 = (1 - fb) * fv, w11 = fb * fv;
+    const double raw = bend[e00] * w00 + bend[e10] * w10 + bend[e01] * w01 + bend[e11] * w11;
     const int active = raw > 0;
     if (dke_dbend) {
         for (int e = 0; e < CLOTH_BEND_ENTRIES; ++e) dke_dbend[e] = 0;
         if (active) dke_dbend[e00] = w00, dke_dbend[e10] = w10, dke_dbend[e01] = w01, dke_dbend[e11] = w11;
     }
     if (dke_dgeom) {
-        const real dke_dv =
-            active ? (1 - fb) * (bend[e01] - bend[e00]) + fb * (bend[e11] - bend[e10]) : (real)0;
+        const double dke_dv =
+            active ? (1 - fb) * (bend[e01] - bend[e00]) + fb * (bend[e11] - bend[e10]) : (double)0;
         for (int j = 0; j < 3; ++j) dke_dgeom[j] = dke_dv * dv[j];
     }
-    return active ? raw : (real)0;
+    return active ? raw : (double)0;
 }
 
 /* An edge's ke: the smaller of its two faces' values (ARCSim); *side (may be NULL) gets the
  * face whose value it is (0 on ties), whose table carries the derivative. */
-PHIVE_HD real cloth_bend_stiffness_edge(const real *bend0, const real *du0, const real *bend1, const real *du1,
-                                        real theta, real l, real area, int mode, int *side)
+PHIVE_HD double cloth_bend_stiffness_edge(const double *bend0, const double *du0, const double *bend1, const double *du1,
+                                        double theta, double l, double area, int mode, int *side)
 {
-    const real k0 = cloth_bend_stiffness(bend0, du0, theta, l, area, mode, NULL, NULL);
-    const real k1 = cloth_bend_stiffness(bend1, du1, theta, l, area, mode, NULL, NULL);
+    const double k0 = cloth_bend_stiffness(bend0, du0, theta, l, area, mode, NULL, NULL);
+    const double k1 = cloth_bend_stiffness(bend1, du1, theta, l, area, mode, NULL, NULL);
     if (side) *side = k1 < k0;
     return k1 < k0 ? k1 : k0;
 }
 
 /* Backward of one face's ke: grad_bend (15, shared) += g·∂ke/∂bend; grad_geom (3) += g·∂ke/∂(θ, l, area). */
-PHIVE_HD void cloth_bend_stiffness_backward(const real *bend, const real *du, real theta, real l, real area, int mode,
-                                            real g, real *grad_bend, real *grad_geom)
+PHIVE_HD void cloth_bend_stiffness_backward(const double *bend, const double *du, double theta, double l, double area, int mode,
+                                            double g, double *grad_bend, double *grad_geom)
 {
-    real dbend[CLOTH_BEND_ENTRIES], dgeom[3];
+    double dbend[CLOTH_BEND_ENTRIES], dgeom[3];
     cloth_bend_stiffness(bend, du, theta, l, area, mode, dbend, dgeom);
     if (grad_bend)
         for (int e = 0; e < CLOTH_BEND_ENTRIES; ++e)
@@ -348,16 +338,16 @@ PHIVE_HD void cloth_bend_stiffness_backward(const real *bend, const real *du, re
 
 /* ------------------------------------------------------------------ element energies */
 
-PHIVE_HD real cloth_dot3(const real *a, const real *b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+PHIVE_HD double cloth_dot3(const double *a, const double *b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
 
-PHIVE_HD void cloth_cross3(const real *a, const real *b, real *out)
+PHIVE_HD void cloth_cross3(const double *a, const double *b, double *out)
 {
     out[0] = a[1] * b[2] - a[2] * b[1];
     out[1] = a[2] * b[0] - a[0] * b[2];
     out[2] = a[0] * b[1] - a[1] * b[0];
 }
 
-PHIVE_HD void cloth_sub3(const real *a, const real *b, real *out)
+PHIVE_HD void cloth_sub3(const double *a, const double *b, double *out)
 {
     out[0] = a[0] - b[0];
     out[1] = a[1] - b[1];
@@ -367,10 +357,10 @@ PHIVE_HD void cloth_sub3(const real *a, const real *b, real *out)
 /* Rest data of a face from its material coordinates u0, u1, u2 (2 each): Dinv = Dm⁻¹ (2×2
  * row-major) of Dm = [u1 − u0, u2 − u0]; returns the rest area |det Dm|/2 (0, Dinv = 0, when
  * degenerate). */
-PHIVE_HD real cloth_face_rest(const real *u0, const real *u1, const real *u2, real *Dinv)
+PHIVE_HD double cloth_face_rest(const double *u0, const double *u1, const double *u2, double *Dinv)
 {
-    const real a = u1[0] - u0[0], b = u2[0] - u0[0], c = u1[1] - u0[1], d = u2[1] - u0[1];
-    const real det = a * d - b * c;
+    const double a = u1[0] - u0[0], b = u2[0] - u0[0], c = u1[1] - u0[1], d = u2[1] - u0[1];
+    const double det = a * d - b * c;
     if (det == 0) {
         Dinv[0] = Dinv[1] = Dinv[2] = Dinv[3] = 0;
         return 0;
@@ -379,11 +369,11 @@ PHIVE_HD real cloth_face_rest(const real *u0, const real *u1, const real *u2, re
     Dinv[1] = -b / det;
     Dinv[2] = -c / det;
     Dinv[3] = a / det;
-    return CLOTH_FABS(det) / 2;
+    return fabs(det) / 2;
 }
 
 /* ∂F/∂x_i: F[:, j] = Σ_i D[i][j]·x_i with D (3×2, row-major) = [−Dinv₀ − Dinv₁; Dinv₀; Dinv₁]. */
-PHIVE_HD void cloth_face_shape(const real *Dinv, real *D)
+PHIVE_HD void cloth_face_shape(const double *Dinv, double *D)
 {
     D[2] = Dinv[0], D[3] = Dinv[1];
     D[4] = Dinv[2], D[5] = Dinv[3];
@@ -391,9 +381,9 @@ PHIVE_HD void cloth_face_shape(const real *Dinv, real *D)
 }
 
 /* Columns f_u, f_v of F = [x1 − x0, x2 − x0]·Dm⁻¹ for positions x (9), and G = (G00, G11, G01). */
-PHIVE_HD void cloth_green_strain(const real *x, const real *Dinv, real *fu, real *fv, real *G)
+PHIVE_HD void cloth_green_strain(const double *x, const double *Dinv, double *fu, double *fv, double *G)
 {
-    real D[6];
+    double D[6];
     cloth_face_shape(Dinv, D);
     for (int c = 0; c < 3; ++c) {
         fu[c] = D[0] * x[c] + D[2] * x[3 + c] + D[4] * x[6 + c];
@@ -406,16 +396,16 @@ PHIVE_HD void cloth_green_strain(const real *x, const real *Dinv, real *fu, real
 
 /* Stretching energy of a face (positions x, 9) with k held constant; grad (9), ARCSim's hess
  * (9×9), dE_dk (4) and dgrad_dk (9×4, ∂grad/∂k_i: grad is linear in k) when non-NULL. */
-PHIVE_HD real cloth_stretch_energy(const real *x, const real *Dinv, real area, const real *k, real *grad, real *hess,
-                                   real *dE_dk, real *dgrad_dk)
+PHIVE_HD double cloth_stretch_energy(const double *x, const double *Dinv, double area, const double *k, double *grad, double *hess,
+                                   double *dE_dk, double *dgrad_dk)
 {
-    real D[6], fu[3], fv[3], G[3];
+    double D[6], fu[3], fv[3], G[3];
     cloth_face_shape(Dinv, D);
     cloth_green_strain(x, Dinv, fu, fv, G);
-    const real e0 = G[0] * G[0] / 2, e1 = G[0] * G[1], e2 = G[1] * G[1] / 2, e3 = G[2] * G[2];
+    const double e0 = G[0] * G[0] / 2, e1 = G[0] * G[1], e2 = G[1] * G[1] / 2, e3 = G[2] * G[2];
     if (dE_dk) dE_dk[0] = area * e0, dE_dk[1] = area * e1, dE_dk[2] = area * e2, dE_dk[3] = area * e3;
     /* g_u = ∂G00/∂x, g_v = ∂G11/∂x, g_uv = ∂G01/∂x */
-    real gu[9], gv[9], guv[9];
+    double gu[9], gv[9], guv[9];
     for (int i = 0; i < 3; ++i)
         for (int c = 0; c < 3; ++c) {
             gu[3 * i + c] = D[2 * i] * fu[c];
@@ -423,7 +413,7 @@ PHIVE_HD real cloth_stretch_energy(const real *x, const real *Dinv, real area, c
             guv[3 * i + c] = (D[2 * i] * fv[c] + D[2 * i + 1] * fu[c]) / 2;
         }
     if (grad || dgrad_dk) {
-        const real cu = k[0] * G[0] + k[1] * G[1], cv = k[2] * G[1] + k[1] * G[0], cuv = 2 * k[3] * G[2];
+        const double cu = k[0] * G[0] + k[1] * G[1], cv = k[2] * G[1] + k[1] * G[0], cuv = 2 * k[3] * G[2];
         for (int a = 0; a < 9; ++a) {
             if (grad) grad[a] = area * (cu * gu[a] + cv * gv[a] + cuv * guv[a]);
             if (dgrad_dk) {
@@ -435,11 +425,11 @@ PHIVE_HD real cloth_stretch_energy(const real *x, const real *Dinv, real area, c
         }
     }
     if (hess) {
-        const real g00 = G[0] > 0 ? G[0] : (real)0, g11 = G[1] > 0 ? G[1] : (real)0;
-        const real cuu = k[0] * g00 + k[1] * g11, cvv = k[2] * g11 + k[1] * g00; /* weights of DuᵀDu, DvᵀDv */
+        const double g00 = G[0] > 0 ? G[0] : (double)0, g11 = G[1] > 0 ? G[1] : (double)0;
+        const double cuu = k[0] * g00 + k[1] * g11, cvv = k[2] * g11 + k[1] * g00; /* weights of DuᵀDu, DvᵀDv */
         for (int a = 0; a < 9; ++a)
             for (int b = 0; b < 9; ++b) {
-                real h = k[0] * gu[a] * gu[b] + k[2] * gv[a] * gv[b] + k[1] * (gu[a] * gv[b] + gv[a] * gu[b]) +
+                double h = k[0] * gu[a] * gu[b] + k[2] * gv[a] * gv[b] + k[1] * (gu[a] * gv[b] + gv[a] * gu[b]) +
                          2 * k[3] * guv[a] * guv[b];
                 if (a % 3 == b % 3) {
                     const int i = a / 3, j = b / 3;
@@ -453,38 +443,38 @@ PHIVE_HD real cloth_stretch_energy(const real *x, const real *Dinv, real area, c
 
 /* Dihedral angle at the edge x0–x1 of the faces (x0, x1, x2) and (x1, x0, x3) (x: 12), and
  * ARCSim's ∂θ/∂x (12) when dtheta is non-NULL. */
-PHIVE_HD real cloth_dihedral_angle(const real *x, real *dtheta)
+PHIVE_HD double cloth_dihedral_angle(const double *x, double *dtheta)
 {
-    const real *x0 = x, *x1 = x + 3, *x2 = x + 6, *x3 = x + 9;
-    real e[3], a[3], b[3], n0[3], n1[3], m[3];
+    const double *x0 = x, *x1 = x + 3, *x2 = x + 6, *x3 = x + 9;
+    double e[3], a[3], b[3], n0[3], n1[3], m[3];
     if (dtheta)
         for (int i = 0; i < 12; ++i) dtheta[i] = 0;
     cloth_sub3(x1, x0, e);
     cloth_sub3(x2, x0, a);
     cloth_cross3(e, a, n0);
-    real ee[3];
+    double ee[3];
     cloth_sub3(x0, x1, ee);
     cloth_sub3(x3, x1, b);
     cloth_cross3(ee, b, n1);
-    const real le2 = cloth_dot3(e, e), ln0 = REAL_SQRT(cloth_dot3(n0, n0)), ln1 = REAL_SQRT(cloth_dot3(n1, n1));
+    const double le2 = cloth_dot3(e, e), ln0 = sqrt(cloth_dot3(n0, n0)), ln1 = sqrt(cloth_dot3(n1, n1));
     if (!(le2 > 0) || !(ln0 > 0) || !(ln1 > 0)) return 0;
-    const real le = REAL_SQRT(le2);
+    const double le = sqrt(le2);
     for (int c = 0; c < 3; ++c) n0[c] /= ln0, n1[c] /= ln1;
     cloth_cross3(n0, n1, m);
-    const real theta = CLOTH_ATAN2(-cloth_dot3(e, m) / le, cloth_dot3(n0, n1));
+    const double theta = atan2(-cloth_dot3(e, m) / le, cloth_dot3(n0, n1));
     if (dtheta) {
-        const real t0 = cloth_dot3(e, a) / le2, t1 = cloth_dot3(e, b) / le2 + 1; /* b is from x1 */
-        real p0[3], p1[3];
+        const double t0 = cloth_dot3(e, a) / le2, t1 = cloth_dot3(e, b) / le2 + 1; /* b is from x1 */
+        double p0[3], p1[3];
         for (int c = 0; c < 3; ++c) {
             p0[c] = a[c] - e[c] * t0;
             p1[c] = (x3[c] - x0[c]) - e[c] * t1;
         }
-        real h0 = REAL_SQRT(cloth_dot3(p0, p0)), h1 = REAL_SQRT(cloth_dot3(p1, p1));
-        const real floor_h = (real)1e-3 * le;
+        double h0 = sqrt(cloth_dot3(p0, p0)), h1 = sqrt(cloth_dot3(p1, p1));
+        const double floor_h = (double)1e-3 * le;
         if (h0 < floor_h) h0 = floor_h;
         if (h1 < floor_h) h1 = floor_h;
         for (int c = 0; c < 3; ++c) {
-            const real q0 = n0[c] / h0, q1 = n1[c] / h1;
+            const double q0 = n0[c] / h0, q1 = n1[c] / h1;
             dtheta[c] = -((1 - t0) * q0 + (1 - t1) * q1);
             dtheta[3 + c] = -(t0 * q0 + t1 * q1);
             dtheta[6 + c] = q0;
@@ -496,12 +486,12 @@ PHIVE_HD real cloth_dihedral_angle(const real *x, real *dtheta)
 
 /* Bending energy of an interior edge (x: 12 as in cloth_dihedral_angle) with ke, l, area held
  * constant; grad (12), ARCSim's hess (12×12) and dgrad_dke (12) when non-NULL. */
-PHIVE_HD real cloth_bend_energy(const real *x, real l, real area, real ke, real theta_rest, real *grad, real *hess,
-                                real *dgrad_dke)
+PHIVE_HD double cloth_bend_energy(const double *x, double l, double area, double ke, double theta_rest, double *grad, double *hess,
+                                double *dgrad_dke)
 {
-    real dtheta[12];
-    const real theta = cloth_dihedral_angle(x, dtheta);
-    const real shape = l * l / (4 * area), d = theta - theta_rest;
+    double dtheta[12];
+    const double theta = cloth_dihedral_angle(x, dtheta);
+    const double shape = l * l / (4 * area), d = theta - theta_rest;
     for (int a = 0; a < 12; ++a) {
         if (grad) grad[a] = ke * shape * d * dtheta[a];
         if (dgrad_dke) dgrad_dke[a] = shape * d * dtheta[a];

@@ -9,7 +9,7 @@
  *   A JSON object with exactly these keys:
  *     "density"    number > 0, kg/m²
  *     "stretching" 6 rows × 4 numbers (k0..k3), N/m
- *     "bending"    3 rows × 5 numbers, N·m (the real values: ARCSim's files
+ *     "bending"    3 rows × 5 numbers, N·m (the double values: ARCSim's files
  *                  hold e.g. 6.4196457e-05, not the ×1e-6 mantissas)
  *     "units"      optional string: "si" (the default, what ARCSim's files
  *                  are) or "phisft" (ϕ-SfT's scaled parameters:
@@ -48,13 +48,15 @@
  *   (default), |v| clamped to 4 (ARCSim forks), or ARCSim 0.3.1's literal
  *   code, which clamps only above and extrapolates linearly for θ < 0.
  *
- * Units: SI throughout (kg/m², N/m, N·m, metres, radians).  Functions return
+ * Units: SI throughout (kg/m², N/m, N·m, metres, radians).  The cloth module
+ * computes in double in every build, as ARCSim does: the implicit solve and
+ * its adjoint need it (real = float is for the networks and the rasterizer).
+ * Functions return
  * 0 or −1 with err_set().
  */
 #ifndef PHIVE_CLOTH_MATERIAL_H
 #define PHIVE_CLOTH_MATERIAL_H
 
-#include "phive/real.h"
 
 #define CLOTH_STRETCH_ROWS 6
 #define CLOTH_STRETCH_K 4
@@ -81,9 +83,9 @@ enum cloth_curvature_mode {
 };
 
 typedef struct {
-    real density;                                     /* kg/m² */
-    real stretching[CLOTH_STRETCH_ROWS][CLOTH_STRETCH_K]; /* N/m, the file's rows */
-    real bending[CLOTH_BEND_ANGLES][CLOTH_BEND_CURVATURES]; /* N·m, [0°, 45°, 90°][K = 0..40 m⁻¹] */
+    double density;                                     /* kg/m² */
+    double stretching[CLOTH_STRETCH_ROWS][CLOTH_STRETCH_K]; /* N/m, the file's rows */
+    double bending[CLOTH_BEND_ANGLES][CLOTH_BEND_CURVATURES]; /* N·m, [0°, 45°, 90°][K = 0..40 m⁻¹] */
 } cloth_material;
 
 typedef struct {
@@ -95,9 +97,9 @@ typedef struct {
  * G01 = l/30.  Besides k it keeps each sample's (clamped) strain level and angle
  * coordinate, from which the derivative of a lookup w.r.t. the rows follows. */
 typedef struct {
-    real k[CLOTH_TABLE_SIZE][CLOTH_STRETCH_K];
-    real strain[CLOTH_TABLE_SIZE]; /* s in [0, 1 − 1e-6] */
-    real angle[CLOTH_TABLE_SIZE];  /* α in [0, 4 − 1e-6] */
+    double k[CLOTH_TABLE_SIZE][CLOTH_STRETCH_K];
+    double strain[CLOTH_TABLE_SIZE]; /* s in [0, 1 − 1e-6] */
+    double angle[CLOTH_TABLE_SIZE];  /* α in [0, 4 − 1e-6] */
 } cloth_stretch_table;
 
 #ifdef __cplusplus
@@ -116,7 +118,7 @@ int cloth_material_load(const char *path, const cloth_material_options *opt, clo
 int cloth_material_save(const char *path, const cloth_material *mat);
 
 /* Fill t from the stretching rows (24 entries, row-major); −1 when a row entry is not finite. */
-int cloth_stretch_table_build(cloth_stretch_table *t, const real *rows);
+int cloth_stretch_table_build(cloth_stretch_table *t, const double *rows);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 /* material.c — ARCSim material files and the 30³ stretching table (see cloth_material.h). */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,18 +23,18 @@ static int check_multiplier(const char *path, const char *name, double value)
     return 0;
 }
 
-/* A number of the file stored as `real`: finite before and after the conversion. */
-static int json_real(const char *path, const char *what, const cJSON *item, real *out)
+/* A number of the file stored as `double`: finite before and after the conversion. */
+static int json_real(const char *path, const char *what, const cJSON *item, double *out)
 {
     if (!cJSON_IsNumber(item)) return err_set("%s: %s is not a number", path, what);
     if (!isfinite(item->valuedouble)) return err_set("%s: %s is not finite", path, what);
-    real v = (real)item->valuedouble;
+    double v = (double)item->valuedouble;
     if (!isfinite(v)) return err_set("%s: %s = %g does not fit a %s", path, what, item->valuedouble, PHIVE_REAL_NAME);
     *out = v;
     return 0;
 }
 
-static int json_matrix(const char *path, const char *key, const cJSON *item, int rows, int cols, real *out)
+static int json_matrix(const char *path, const char *key, const cJSON *item, int rows, int cols, double *out)
 {
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) != rows)
         return err_set("%s: '%s' must be an array of %d rows of %d numbers", path, key, rows, cols);
@@ -90,8 +91,8 @@ static int parse_material(const char *path, const cJSON *root, cloth_material *m
         json_matrix(path, "bending", found[2], CLOTH_BEND_ANGLES, CLOTH_BEND_CURVATURES, &m->bending[0][0]))
         return -1;
     if (phisft) {
-        for (int e = 0; e < CLOTH_STRETCH_ENTRIES; ++e) (&m->stretching[0][0])[e] *= (real)CLOTH_PHISFT_STRETCHING_TO_SI;
-        for (int e = 0; e < CLOTH_BEND_ENTRIES; ++e) (&m->bending[0][0])[e] *= (real)CLOTH_PHISFT_BENDING_TO_SI;
+        for (int e = 0; e < CLOTH_STRETCH_ENTRIES; ++e) (&m->stretching[0][0])[e] *= (double)CLOTH_PHISFT_STRETCHING_TO_SI;
+        for (int e = 0; e < CLOTH_BEND_ENTRIES; ++e) (&m->bending[0][0])[e] *= (double)CLOTH_PHISFT_BENDING_TO_SI;
     }
     return 0;
 }
@@ -121,30 +122,45 @@ int cloth_material_load(const char *path, const cloth_material_options *opt, clo
     cJSON_Delete(root);
     free(text);
     if (rc) return -1;
-    const real dm = (real)(opt->density_mult * opt->thicken), sm = (real)(opt->stretching_mult * opt->thicken),
-               bm = (real)(opt->bending_mult * opt->thicken);
+    const double dm = (double)(opt->density_mult * opt->thicken), sm = (double)(opt->stretching_mult * opt->thicken),
+               bm = (double)(opt->bending_mult * opt->thicken);
     m.density *= dm;
     for (int e = 0; e < CLOTH_STRETCH_ENTRIES; ++e) (&m.stretching[0][0])[e] *= sm;
     for (int e = 0; e < CLOTH_BEND_ENTRIES; ++e) (&m.bending[0][0])[e] *= bm;
     int finite = isfinite(m.density);
     for (int e = 0; e < CLOTH_STRETCH_ENTRIES; ++e) finite &= isfinite((&m.stretching[0][0])[e]);
     for (int e = 0; e < CLOTH_BEND_ENTRIES; ++e) finite &= isfinite((&m.bending[0][0])[e]);
-    if (!finite) return err_set("%s: the multipliers make values overflow a %s", path, PHIVE_REAL_NAME);
+    if (!finite) return err_set("%s: the multipliers make values overflow a double", path);
     *mat = m;
     return 0;
 }
 
-static cJSON *json_rows(const real *values, int rows, int cols)
+/* A number as raw JSON text with 17 significant digits: cJSON's own printer accepts 15 digits
+ * when they read back within a relative epsilon, which is not an exact round trip. */
+static cJSON *json_number(double value)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%.17g", value);
+    return cJSON_CreateRaw(text);
+}
+
+static cJSON *json_rows(const double *values, int rows, int cols)
 {
     cJSON *array = cJSON_CreateArray();
     for (int r = 0; array && r < rows; ++r) {
-        double row[8];
-        for (int c = 0; c < cols; ++c) row[c] = (double)values[cols * r + c];
-        cJSON *item = cJSON_CreateDoubleArray(row, cols);
-        if (!item || !cJSON_AddItemToArray(array, item)) {
-            cJSON_Delete(item);
+        cJSON *row = cJSON_CreateArray();
+        if (!row || !cJSON_AddItemToArray(array, row)) {
+            cJSON_Delete(row);
             cJSON_Delete(array);
             return NULL;
+        }
+        for (int c = 0; c < cols; ++c) {
+            cJSON *item = json_number(values[cols * r + c]);
+            if (!item || !cJSON_AddItemToArray(row, item)) {
+                cJSON_Delete(item);
+                cJSON_Delete(array);
+                return NULL;
+            }
         }
     }
     return array;
@@ -160,7 +176,7 @@ int cloth_material_save(const char *path, const cloth_material *mat)
     cJSON *st = json_rows(&mat->stretching[0][0], CLOTH_STRETCH_ROWS, CLOTH_STRETCH_K);
     cJSON *be = json_rows(&mat->bending[0][0], CLOTH_BEND_ANGLES, CLOTH_BEND_CURVATURES);
     char *text = NULL;
-    if (root && st && be && cJSON_AddNumberToObject(root, "density", (double)mat->density) &&
+    if (root && st && be && cJSON_AddItemToObject(root, "density", json_number(mat->density)) &&
         cJSON_AddItemToObject(root, "stretching", st)) {
         st = NULL;
         if (cJSON_AddItemToObject(root, "bending", be)) {
@@ -179,7 +195,7 @@ int cloth_material_save(const char *path, const cloth_material *mat)
     return rc;
 }
 
-int cloth_stretch_table_build(cloth_stretch_table *t, const real *rows)
+int cloth_stretch_table_build(cloth_stretch_table *t, const double *rows)
 {
     for (int e = 0; e < CLOTH_STRETCH_ENTRIES; ++e)
         if (!isfinite(rows[e])) return err_set("stretching table: row %d entry %d is not finite", e / 4, e % 4);
@@ -188,8 +204,8 @@ int cloth_stretch_table_build(cloth_stretch_table *t, const real *rows)
             for (int l = 0; l < CLOTH_TABLE_N; ++l) {
                 const int idx = cloth_table_index(i, j, l);
                 /* the grid values in double, as ARCSim computes them */
-                const real G[3] = {(real)(-0.25 + i / (double)CLOTH_TABLE_N), (real)(-0.25 + j / (double)CLOTH_TABLE_N),
-                                   (real)(l / (double)CLOTH_TABLE_N)};
+                const double G[3] = {(double)(-0.25 + i / (double)CLOTH_TABLE_N), (double)(-0.25 + j / (double)CLOTH_TABLE_N),
+                                   (double)(l / (double)CLOTH_TABLE_N)};
                 cloth_stretch_coords(G, &t->strain[idx], &t->angle[idx], NULL, NULL);
                 cloth_stretch_stiffness(rows, G, t->k[idx], NULL, NULL);
             }

@@ -1,5 +1,5 @@
 /* grad_cloth_material.c — every derivative of the cloth material (kernels/cloth_material.h)
- * against central finite differences, in double (real = double):
+ * against central finite differences, in double (double = double):
  *
  *   stretching k w.r.t. G and the 24 rows, direct and 30³-table;
  *   bending ke w.r.t. the 15 entries and (θ, l, A0 + A1), in the three curvature modes;
@@ -86,9 +86,9 @@ static double check_end(check *c)
 /* ---- stretching stiffness ----------------------------------------------------------------- */
 
 /* Everything discrete about a DIRECT evaluation at G: angle cell, clamps, ReLU masks, sign of G01. */
-static long direct_state(const real *rows, const real *G)
+static long direct_state(const double *rows, const double *G)
 {
-    real s, alpha, k[4];
+    double s, alpha, k[4];
     cloth_stretch_coords(G, &s, &alpha, NULL, NULL);
     cloth_stretch_stiffness(rows, G, k, NULL, NULL);
     long st = (long)alpha;
@@ -99,12 +99,12 @@ static long direct_state(const real *rows, const real *G)
     return st;
 }
 
-static long table_state(const cloth_stretch_table *t, const real *G)
+static long table_state(const cloth_stretch_table *t, const double *G)
 {
     long st = 0;
-    const real v[3] = {(G[0] + 0.25) * CLOTH_TABLE_N, (G[1] + 0.25) * CLOTH_TABLE_N, fabs(G[2]) * CLOTH_TABLE_N};
+    const double v[3] = {(G[0] + 0.25) * CLOTH_TABLE_N, (G[1] + 0.25) * CLOTH_TABLE_N, fabs(G[2]) * CLOTH_TABLE_N};
     for (int a = 0; a < 3; ++a) {
-        real f;
+        double f;
         int inside, cell = cloth_table_cell(v[a], &f, &inside);
         st = st * 64 + cell * 2 + inside;
     }
@@ -112,7 +112,7 @@ static long table_state(const cloth_stretch_table *t, const real *G)
     return st * 3 + (G[2] > 0) - (G[2] < 0) + 1;
 }
 
-static size_t random_strains(rng_t *rng, real *G, size_t n)
+static size_t random_strains(rng_t *rng, double *G, size_t n)
 {
     for (size_t p = 0; p < n; ++p) {
         const int wide = p % 3 == 0;
@@ -137,18 +137,18 @@ static void test_stiffness_wrt_strain(void **state)
         assert_int_equal(cloth_stretch_table_build(t, m.stretching[0]), 0);
         rng_t rng;
         rng_seed(&rng, 10 + f, 0);
-        real G[3 * 150];
+        double G[3 * 150];
         size_t n = random_strains(&rng, G, 150);
         /* the lookup is linear along each axis inside a cell: a larger step only reduces round-off */
         const double h = 1e-7, ht = 1e-5;
         for (size_t p = 0; p < n; ++p) {
-            real *g = G + 3 * p, k[4], dk_dG[12], kt[4], dkt_dG[12];
+            double *g = G + 3 * p, k[4], dk_dG[12], kt[4], dkt_dG[12];
             cloth_stretch_stiffness(m.stretching[0], g, k, dk_dG, NULL);
             cloth_stretch_table_stiffness(t, g, kt, dkt_dG, NULL);
             const long s_here = direct_state(m.stretching[0], g), t_here = table_state(t, g);
             for (int j = 0; j < 3; ++j) {
-                const real saved = g[j];
-                real up[4], down[4], tup[4], tdown[4];
+                const double saved = g[j];
+                double up[4], down[4], tup[4], tdown[4];
                 g[j] = saved + h;
                 const long s_up = direct_state(m.stretching[0], g);
                 cloth_stretch_stiffness(m.stretching[0], g, up, NULL, NULL);
@@ -182,9 +182,9 @@ static void test_stiffness_wrt_strain(void **state)
 
 /* Whether component i's ReLU mask agrees in the three tables at the 8 samples a lookup at G uses. */
 static int corner_masks_agree(const cloth_stretch_table *a, const cloth_stretch_table *b, const cloth_stretch_table *c,
-                              const real *G, int i)
+                              const double *G, int i)
 {
-    real f;
+    double f;
     int inside, cell[3];
     cell[0] = cloth_table_cell((G[0] + 0.25) * CLOTH_TABLE_N, &f, &inside);
     cell[1] = cloth_table_cell((G[1] + 0.25) * CLOTH_TABLE_N, &f, &inside);
@@ -210,22 +210,22 @@ static void test_stiffness_wrt_rows(void **state)
     for (int f = 0; f < 3; ++f) {
         cloth_material m;
         load(material_files[f], &m);
-        real *rows = m.stretching[0];
+        double *rows = m.stretching[0];
         assert_int_equal(cloth_stretch_table_build(t, rows), 0);
         rng_t rng;
         rng_seed(&rng, 20 + f, 0);
         enum { P = 40 };
-        real G[3 * P], J[P][24], Jt[P][24], k[4], dk[12];
+        double G[3 * P], J[P][24], Jt[P][24], k[4], dk[12];
         random_strains(&rng, G, P);
         for (int p = 0; p < P; ++p) {
             cloth_stretch_stiffness(rows, G + 3 * p, k, dk, J[p]);
             cloth_stretch_table_stiffness(t, G + 3 * p, k, dk, Jt[p]);
         }
         for (int e = 0; e < 24; ++e) {
-            const real saved = rows[e], h = 1e-4 * fmax(1, fabs(saved));
+            const double saved = rows[e], h = 1e-4 * fmax(1, fabs(saved));
             rows[e] = saved + h;
             cloth_stretch_table_build(tu, rows);
-            real up[P][4], tup[P][4], down[P][4], tdown[P][4];
+            double up[P][4], tup[P][4], down[P][4], tdown[P][4];
             for (int p = 0; p < P; ++p) {
                 cloth_stretch_stiffness(rows, G + 3 * p, up[p], NULL, NULL);
                 cloth_stretch_table_stiffness(tu, G + 3 * p, tup[p], NULL, NULL);
@@ -267,9 +267,9 @@ static void test_stiffness_backward(void **state)
     cloth_stretch_table *t = malloc(sizeof *t);
     assert_non_null(t);
     assert_int_equal(cloth_stretch_table_build(t, m.stretching[0]), 0);
-    const real G[3] = {0.05, 0.02, -0.03}, gk[4] = {0.3, -1.2, 0.7, 2.0};
+    const double G[3] = {0.05, 0.02, -0.03}, gk[4] = {0.3, -1.2, 0.7, 2.0};
     for (int mode = 0; mode < 2; ++mode) {
-        real k[4], dk_dG[12], J[24], gG[3] = {0, 0, 0}, grows[24];
+        double k[4], dk_dG[12], J[24], gG[3] = {0, 0, 0}, grows[24];
         memset(grows, 0, sizeof grows);
         cloth_stretch_stiffness_mode(mode, m.stretching[0], t, G, k, dk_dG, J);
         for (int pass = 1; pass <= 2; ++pass) {
@@ -287,12 +287,12 @@ static void test_stiffness_backward(void **state)
 
 /* ---- bending stiffness ---------------------------------------------------------------------- */
 
-static long bend_state(const real *bend, const real *du, real theta, real l, real area, int mode)
+static long bend_state(const double *bend, const double *du, double theta, double l, double area, int mode)
 {
-    const real b = cloth_bend_angle_coord(du);
-    const real raw_v = theta * l / area * (real)0.1;
-    const real v = cloth_bend_curvature_coord(theta, l, area, mode, NULL);
-    const real ke = cloth_bend_stiffness(bend, du, theta, l, area, mode, NULL, NULL);
+    const double b = cloth_bend_angle_coord(du);
+    const double raw_v = theta * l / area * (double)0.1;
+    const double v = cloth_bend_curvature_coord(theta, l, area, mode, NULL);
+    const double ke = cloth_bend_stiffness(bend, du, theta, l, area, mode, NULL, NULL);
     long st = (long)b * 8 + (v < 0 ? 7 : (long)v);
     st = st * 3 + (raw_v > 4) + 2 * (raw_v < 0);
     return st * 2 + (ke > 0);
@@ -307,28 +307,28 @@ static void test_bending_stiffness(void **state)
     for (int f = 0; f < 3; ++f) {
         cloth_material m;
         load(material_files[f], &m);
-        real *bend = m.bending[0];
+        double *bend = m.bending[0];
         rng_t rng;
         rng_seed(&rng, 30 + f, 0);
         for (int p = 0; p < 120; ++p) {
             const double phi = uniform(&rng, -M_PI, M_PI);
-            const real du[2] = {cos(phi), sin(phi)};
-            const real l = uniform(&rng, 0.01, 0.05), area = l * l * uniform(&rng, 0.4, 1.2);
-            const real theta = 10 * uniform(&rng, -2.5, 5.5) * area / l;
+            const double du[2] = {cos(phi), sin(phi)};
+            const double l = uniform(&rng, 0.01, 0.05), area = l * l * uniform(&rng, 0.4, 1.2);
+            const double theta = 10 * uniform(&rng, -2.5, 5.5) * area / l;
             const int mode = p % 3;
-            real dbend[15], dgeom[3];
-            const real ke = cloth_bend_stiffness(bend, du, theta, l, area, mode, dbend, dgeom);
+            double dbend[15], dgeom[3];
+            const double ke = cloth_bend_stiffness(bend, du, theta, l, area, mode, dbend, dgeom);
             (void)ke;
-            real x[3] = {theta, l, area};
+            double x[3] = {theta, l, area};
             const long here = bend_state(bend, du, x[0], x[1], x[2], mode);
             for (int j = 0; j < 3; ++j) {
                 /* ke is linear in v = 0.1·θ·l/A inside a cell: a larger step only reduces round-off */
-                const real saved = x[j], h = 1e-5 * fabs(saved);
+                const double saved = x[j], h = 1e-5 * fabs(saved);
                 x[j] = saved + h;
-                const real up = cloth_bend_stiffness(bend, du, x[0], x[1], x[2], mode, NULL, NULL);
+                const double up = cloth_bend_stiffness(bend, du, x[0], x[1], x[2], mode, NULL, NULL);
                 const long s_up = bend_state(bend, du, x[0], x[1], x[2], mode);
                 x[j] = saved - h;
-                const real down = cloth_bend_stiffness(bend, du, x[0], x[1], x[2], mode, NULL, NULL);
+                const double down = cloth_bend_stiffness(bend, du, x[0], x[1], x[2], mode, NULL, NULL);
                 const long s_down = bend_state(bend, du, x[0], x[1], x[2], mode);
                 x[j] = saved;
                 if (s_up == here && s_down == here)
@@ -337,11 +337,11 @@ static void test_bending_stiffness(void **state)
                     geom.skipped++;
             }
             for (int e = 0; e < 15; ++e) {
-                const real saved = bend[e], h = 1e-4 * fabs(saved);
+                const double saved = bend[e], h = 1e-4 * fabs(saved);
                 bend[e] = saved + h;
-                const real up = cloth_bend_stiffness(bend, du, theta, l, area, mode, NULL, NULL);
+                const double up = cloth_bend_stiffness(bend, du, theta, l, area, mode, NULL, NULL);
                 bend[e] = saved - h;
-                const real down = cloth_bend_stiffness(bend, du, theta, l, area, mode, NULL, NULL);
+                const double down = cloth_bend_stiffness(bend, du, theta, l, area, mode, NULL, NULL);
                 bend[e] = saved;
                 if ((up > 0) == (down > 0))
                     check_add(&tab, dbend[e], (up - down) / (2 * h));
@@ -349,7 +349,7 @@ static void test_bending_stiffness(void **state)
                     tab.skipped++;
             }
             /* backward accumulates */
-            real gb[15], gg[3] = {0, 0, 0};
+            double gb[15], gg[3] = {0, 0, 0};
             memset(gb, 0, sizeof gb);
             cloth_bend_stiffness_backward(bend, du, theta, l, area, mode, 2.0, gb, gg);
             cloth_bend_stiffness_backward(bend, du, theta, l, area, mode, 2.0, gb, gg);
@@ -363,7 +363,7 @@ static void test_bending_stiffness(void **state)
 
 /* ---- element energies ------------------------------------------------------------------------ */
 
-static void random_hinge(rng_t *rng, real *x, real *u, int compress)
+static void random_hinge(rng_t *rng, double *x, double *u, int compress)
 {
     const double base[6] = {0, 0, 0.04, 0.004, 0.014, 0.034};
     for (int i = 0; i < 6; ++i) u[i] = base[i] + uniform(rng, -0.004, 0.004);
@@ -382,9 +382,9 @@ static void random_hinge(rng_t *rng, real *x, real *u, int compress)
 }
 
 /* The Hessian terms ARCSim leaves out: the min(G, 0) parts and 2k3·G01·∂²G01. */
-static void dropped_hessian(const real *x, const real *Dinv, real area, const real *k, real *H)
+static void dropped_hessian(const double *x, const double *Dinv, double area, const double *k, double *H)
 {
-    real D[6], fu[3], fv[3], G[3];
+    double D[6], fu[3], fv[3], G[3];
     cloth_face_shape(Dinv, D);
     cloth_green_strain(x, Dinv, fu, fv, G);
     const double n00 = fmin(G[0], 0), n11 = fmin(G[1], 0);
@@ -414,19 +414,19 @@ static void test_stretch_energy(void **state)
     rng_seed(&rng, 40, 0);
     double gauss_newton_gap = 0;
     for (int p = 0; p < 30; ++p) {
-        real x[12], u[6], Dinv[4], fu[3], fv[3], G[3], k[4];
+        double x[12], u[6], Dinv[4], fu[3], fv[3], G[3], k[4];
         random_hinge(&rng, x, u, p % 2);
-        const real area = cloth_face_rest(u, u + 2, u + 4, Dinv);
+        const double area = cloth_face_rest(u, u + 2, u + 4, Dinv);
         cloth_green_strain(x, Dinv, fu, fv, G);
         cloth_stretch_stiffness(m.stretching[0], G, k, NULL, NULL);
         for (int i = 0; i < 4; ++i) k[i] += uniform(&rng, 10, 100); /* no zero stiffness */
-        real g[9], H[81], dE_dk[4], dg_dk[36], extra[81];
+        double g[9], H[81], dE_dk[4], dg_dk[36], extra[81];
         cloth_stretch_energy(x, Dinv, area, k, g, H, dE_dk, dg_dk);
         dropped_hessian(x, Dinv, area, k, extra);
         const double h = 1e-7;
         for (int a = 0; a < 9; ++a) {
-            const real saved = x[a];
-            real gu[9], gd[9];
+            const double saved = x[a];
+            double gu[9], gd[9];
             x[a] = saved + h;
             const double up = cloth_stretch_energy(x, Dinv, area, k, gu, NULL, NULL, NULL);
             x[a] = saved - h;
@@ -439,8 +439,8 @@ static void test_stretch_energy(void **state)
             }
         }
         for (int i = 0; i < 4; ++i) {
-            const real saved = k[i], hk = 1e-3 * saved;
-            real gu[9], gd[9];
+            const double saved = k[i], hk = 1e-3 * saved;
+            double gu[9], gd[9];
             k[i] = saved + hk;
             const double up = cloth_stretch_energy(x, Dinv, area, k, gu, NULL, NULL, NULL);
             k[i] = saved - hk;
@@ -469,17 +469,17 @@ static void test_bend_energy(void **state)
     rng_t rng;
     rng_seed(&rng, 50, 0);
     for (int p = 0; p < 40; ++p) {
-        real x[12], u[6], dth[12];
+        double x[12], u[6], dth[12];
         random_hinge(&rng, x, u, 0);
-        const real theta = cloth_dihedral_angle(x, dth);
-        const real l = uniform(&rng, 0.03, 0.05), area = uniform(&rng, 5e-4, 1.5e-3), ke = uniform(&rng, 1e-5, 1e-4);
-        const real rest = p % 2 ? theta : uniform(&rng, -0.4, 0.4);
-        real g[12], H[144], dg_dke[12];
+        const double theta = cloth_dihedral_angle(x, dth);
+        const double l = uniform(&rng, 0.03, 0.05), area = uniform(&rng, 5e-4, 1.5e-3), ke = uniform(&rng, 1e-5, 1e-4);
+        const double rest = p % 2 ? theta : uniform(&rng, -0.4, 0.4);
+        double g[12], H[144], dg_dke[12];
         cloth_bend_energy(x, l, area, ke, rest, g, H, dg_dke);
         const double h = 1e-7;
         for (int a = 0; a < 12; ++a) {
-            const real saved = x[a];
-            real gu[12], gd[12];
+            const double saved = x[a];
+            double gu[12], gd[12];
             x[a] = saved + h;
             const double tu = cloth_dihedral_angle(x, NULL), up = cloth_bend_energy(x, l, area, ke, rest, gu, NULL, NULL);
             x[a] = saved - h;
@@ -490,8 +490,8 @@ static void test_bend_energy(void **state)
             if (rest == theta)
                 for (int b = 0; b < 12; ++b) check_add(&hess, H[12 * b + a], (gu[b] - gd[b]) / (2 * h));
         }
-        const real hk = 1e-3 * ke;
-        real gu[12], gd[12];
+        const double hk = 1e-3 * ke;
+        double gu[12], gd[12];
         cloth_bend_energy(x, l, area, ke + hk, rest, gu, NULL, NULL);
         cloth_bend_energy(x, l, area, ke - hk, rest, gd, NULL, NULL);
         for (int a = 0; a < 12; ++a) check_add(&dke, dg_dke[a], (gu[a] - gd[a]) / (2 * hk));
@@ -527,11 +527,11 @@ static void test_reference_double(void **state)
     rng_seed(&rng, 60, 0);
     char pin[256], pout[256], args[1024];
     /* stretching, direct and table */
-    real G[3 * NS];
+    double G[3 * NS];
     random_strains(&rng, G, NS);
     for (int p = 0; p < NS; ++p) {
         double *o = out + 56 * p;
-        real k[4], J[24];
+        double k[4], J[24];
         for (int j = 0; j < 3; ++j) in[3 * p + j] = G[3 * p + j];
         cloth_stretch_stiffness(m.stretching[0], G + 3 * p, k, NULL, J);
         for (int i = 0; i < 4; ++i) o[i] = k[i];
@@ -547,9 +547,9 @@ static void test_reference_double(void **state)
     /* bending */
     for (int p = 0; p < NB; ++p) {
         const double phi = uniform(&rng, -M_PI, M_PI);
-        const real du[2] = {cos(phi), sin(phi)}, l = uniform(&rng, 0.01, 0.05), area = l * l * uniform(&rng, 0.4, 1.2);
-        const real theta = 10 * uniform(&rng, -3, 6) * area / l;
-        real dbend[15];
+        const double du[2] = {cos(phi), sin(phi)}, l = uniform(&rng, 0.01, 0.05), area = l * l * uniform(&rng, 0.4, 1.2);
+        const double theta = 10 * uniform(&rng, -3, 6) * area / l;
+        double dbend[15];
         double *row = in + 6 * p, *o = out + 16 * p;
         row[0] = du[0], row[1] = du[1], row[2] = theta, row[3] = l, row[4] = area, row[5] = p % 3;
         o[0] = cloth_bend_stiffness(m.bending[0], du, theta, l, area, p % 3, dbend, NULL);
@@ -561,12 +561,12 @@ static void test_reference_double(void **state)
     assert_int_equal(tu_run_python("%s", args), 0);
     /* element forces */
     for (int p = 0; p < NF; ++p) {
-        real x[12], u[6], Dinv[4], fu[3], fv[3], Gs[3], k[4], g[12], H[144];
+        double x[12], u[6], Dinv[4], fu[3], fv[3], Gs[3], k[4], g[12], H[144];
         random_hinge(&rng, x, u, p % 2);
-        const real area = cloth_face_rest(u, u + 2, u + 4, Dinv);
+        const double area = cloth_face_rest(u, u + 2, u + 4, Dinv);
         cloth_green_strain(x, Dinv, fu, fv, Gs);
         cloth_stretch_stiffness(m.stretching[0], Gs, k, NULL, NULL);
-        const real ke = uniform(&rng, 1e-5, 1e-4), l = uniform(&rng, 0.03, 0.05), ha = 2 * area, rest = uniform(&rng, -0.3, 0.3);
+        const double ke = uniform(&rng, 1e-5, 1e-4), l = uniform(&rng, 0.03, 0.05), ha = 2 * area, rest = uniform(&rng, -0.3, 0.3);
         double *row = in + 26 * p, *o = out + 249 * p;
         for (int i = 0; i < 12; ++i) row[i] = x[i];
         for (int i = 0; i < 6; ++i) row[12 + i] = u[i];

@@ -78,8 +78,8 @@ static void test_multipliers(void **state)
     for (int a = 0; a < 3; ++a)
         for (int c = 0; c < 5; ++c) assert_close(scaled.bending[a][c], plain.bending[a][c] * 2.5, 1e-6, "bending");
     /* k = 2·max(raw, 0) is homogeneous: scaling the rows scales k, as ARCSim scales its samples */
-    const real G[3] = {0.05f, -0.02f, 0.03f};
-    real k0[4], k1[4];
+    const double G[3] = {0.05f, -0.02f, 0.03f};
+    double k0[4], k1[4];
     cloth_stretch_stiffness(plain.stretching[0], G, k0, NULL, NULL);
     cloth_stretch_stiffness(scaled.stretching[0], G, k1, NULL, NULL);
     for (int i = 0; i < 4; ++i) assert_close(k1[i], 1.5 * k0[i], 1e-6, "scaled k");
@@ -187,9 +187,9 @@ static void expected_k(const cloth_material *m, double s, int row_a, int row_b, 
     }
 }
 
-static void check_k(const cloth_material *m, const real G[3], const double want[4], const char *what)
+static void check_k(const cloth_material *m, const double G[3], const double want[4], const char *what)
 {
-    real k[4];
+    double k[4];
     cloth_stretch_stiffness(m->stretching[0], G, k, NULL, NULL);
     for (int i = 0; i < 4; ++i) {
         char label[96];
@@ -207,41 +207,41 @@ static void test_stretch_known_values(void **state)
     double want[4];
     const double g = 0.02, s = 6 * (sqrt(1 + 2 * g) - 1);
     /* no strain: level 0 */
-    const real zero[3] = {0, 0, 0};
+    const double zero[3] = {0, 0, 0};
     expected_k(&m, 0, 1, 1, 0, want);
     check_k(&m, zero, want, "G = 0");
     /* stretch along u: principal direction 0° */
-    const real along_u[3] = {(real)g, 0, 0};
+    const double along_u[3] = {(double)g, 0, 0};
     expected_k(&m, s, 1, 2, 0, want);
     check_k(&m, along_u, want, "stretch along u");
     /* along v: 90°, i.e. α clamped to 4 − 1e-6 between rows 4 and 5 */
-    const real along_v[3] = {0, (real)g, 0};
+    const double along_v[3] = {0, (double)g, 0};
     expected_k(&m, s, 4, 5, 1 - 1e-6, want);
     check_k(&m, along_v, want, "stretch along v");
     /* isotropic stretch: every direction is principal; ARCSim's eigenvector is (1, 0) */
-    const real iso[3] = {(real)g, (real)g, 0};
+    const double iso[3] = {(double)g, (double)g, 0};
     expected_k(&m, s, 1, 2, 0, want);
     check_k(&m, iso, want, "isotropic");
     /* equal normal strains and shear: principal direction 45° (row 3) */
-    const real diag[3] = {(real)g, (real)g, (real)(g / 4)};
+    const double diag[3] = {(double)g, (double)g, (double)(g / 4)};
     const double s45 = 6 * (sqrt(1 + 2.5 * g) - 1); /* λ² = 1 + G00 + G11 + 2|G01| */
     expected_k(&m, s45, 3, 4, 0, want);
     check_k(&m, diag, want, "45 degrees");
     /* shear of either sign is the same */
-    const real neg[3] = {(real)g, (real)g, (real)(-g / 4)};
+    const double neg[3] = {(double)g, (double)g, (double)(-g / 4)};
     check_k(&m, neg, want, "45 degrees, negative shear");
     /* beyond 1/6 stretch: level 1 only */
-    const real big[3] = {0.4f, 0, 0};
+    const double big[3] = {0.4f, 0, 0};
     expected_k(&m, 1 - 1e-6, 1, 2, 0, want);
     check_k(&m, big, want, "large stretch");
     /* compression: s = 0 */
-    const real comp[3] = {-0.1f, -0.05f, 0.01f};
+    const double comp[3] = {-0.1f, -0.05f, 0.01f};
     expected_k(&m, 0, 1, 1, 0, want);
     check_k(&m, comp, want, "compression");
     /* gray interlock's k3 at 67.5° (G00 − G11 = −2|G01|) and full stretch: row 4's −174.4 → k3 = 0 */
     load(INTERLOCK, &m);
-    const real v_big[3] = {0.1f, 0.3f, 0.1f};
-    real k[4], dk_dG[12], dk_drows[24];
+    const double v_big[3] = {0.1f, 0.3f, 0.1f};
+    double k[4], dk_dG[12], dk_drows[24];
     cloth_stretch_stiffness(m.stretching[0], v_big, k, dk_dG, dk_drows);
     assert_true(k[3] == 0);
     for (int r = 0; r < 6; ++r) assert_true(dk_drows[4 * r + 3] == 0);
@@ -259,21 +259,21 @@ static void test_table_on_grid(void **state)
     /* interior grid points: the lookup returns the sample */
     const int pts[][3] = {{3, 7, 0}, {10, 10, 0}, {12, 5, 4}, {0, 0, 0}, {20, 25, 28}, {15, 14, 1}};
     for (size_t p = 0; p < sizeof pts / sizeof *pts; ++p) {
-        const real G[3] = {(real)(-0.25 + pts[p][0] / 30.0), (real)(-0.25 + pts[p][1] / 30.0), (real)(pts[p][2] / 30.0)};
-        real kt[4], kd[4];
+        const double G[3] = {(double)(-0.25 + pts[p][0] / 30.0), (double)(-0.25 + pts[p][1] / 30.0), (double)(pts[p][2] / 30.0)};
+        double kt[4], kd[4];
         cloth_stretch_table_stiffness(t, G, kt, NULL, NULL);
         cloth_stretch_stiffness(m.stretching[0], G, kd, NULL, NULL);
         for (int i = 0; i < 4; ++i) assert_true(fabs(kt[i] - kd[i]) <= 1e-4 * fmax(fabs(kd[i]), 1));
     }
     /* outside the table the lookup is the border value */
-    const real far[3] = {2.0f, -1.0f, -3.0f}, edge[3] = {(real)(-0.25 + 29 / 30.0), -0.25f, (real)(29 / 30.0)};
-    real kf[4], ke[4], dk_dG[12];
+    const double far[3] = {2.0f, -1.0f, -3.0f}, edge[3] = {(double)(-0.25 + 29 / 30.0), -0.25f, (double)(29 / 30.0)};
+    double kf[4], ke[4], dk_dG[12];
     cloth_stretch_table_stiffness(t, far, kf, dk_dG, NULL);
     cloth_stretch_table_stiffness(t, edge, ke, NULL, NULL);
     for (int i = 0; i < 4; ++i) assert_true(fabs(kf[i] - ke[i]) <= 1e-3 * fmax(fabs(ke[i]), 1));
     for (int i = 0; i < 12; ++i) assert_true(dk_dG[i] == 0);
     /* non-finite rows are refused */
-    real rows[24];
+    double rows[24];
     memcpy(rows, m.stretching[0], sizeof rows);
     rows[7] = NAN;
     assert_int_equal(cloth_stretch_table_build(t, rows), -1);
@@ -286,12 +286,12 @@ static void test_bend_known_values(void **state)
     (void)state;
     cloth_material m;
     load(DENIM, &m);
-    const real *b = m.bending[0];
-    const real ux[2] = {1, 0}, uy[2] = {0, 2}, d45[2] = {1, 1}, back[2] = {-3, 0}, d135[2] = {-1, 1}, d60[2] = {0.5f, 0.8660254f};
-    const real l = 0.02f, area = 4e-4f; /* v = 0.1·θ·l/area = 5·θ */
+    const double *b = m.bending[0];
+    const double ux[2] = {1, 0}, uy[2] = {0, 2}, d45[2] = {1, 1}, back[2] = {-3, 0}, d135[2] = {-1, 1}, d60[2] = {0.5f, 0.8660254f};
+    const double l = 0.02f, area = 4e-4f; /* v = 0.1·θ·l/area = 5·θ */
     struct {
-        const real *du;
-        real theta;
+        const double *du;
+        double theta;
         int mode;
         double want;
     } cases[] = {
@@ -309,19 +309,19 @@ static void test_bend_known_values(void **state)
         {ux, 0.5f, CLOTH_CURVATURE_ARCSIM, 0.5 * b[2] + 0.5 * b[3]},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; ++c) {
-        real got = cloth_bend_stiffness(b, cases[c].du, cases[c].theta, l, area, cases[c].mode, NULL, NULL);
+        double got = cloth_bend_stiffness(b, cases[c].du, cases[c].theta, l, area, cases[c].mode, NULL, NULL);
         if (!(fabs(got - cases[c].want) <= 1e-5 * fabs(cases[c].want)))
             fail_msg("case %zu: ke %.9g, expected %.9g", c, (double)got, cases[c].want);
     }
     /* the edge takes the smaller face value */
     int side = -1;
-    real ke = cloth_bend_stiffness_edge(m.bending[0], ux, m.bending[0], uy, 0, l, area, CLOTH_CURVATURE_CLAMP, &side);
+    double ke = cloth_bend_stiffness_edge(m.bending[0], ux, m.bending[0], uy, 0, l, area, CLOTH_CURVATURE_CLAMP, &side);
     assert_true(ke == fmin(b[0], b[10]));
     assert_int_equal(side, b[10] < b[0]);
     /* a strongly negative fold under ARCSim's extrapolation can reach the ReLU */
     cloth_material g;
     load(INTERLOCK, &g);
-    real dbend[15];
+    double dbend[15];
     assert_true(cloth_bend_stiffness(g.bending[0], ux, -2.0f, l, area, CLOTH_CURVATURE_ARCSIM, dbend, NULL) == 0);
     for (int e = 0; e < 15; ++e) assert_true(dbend[e] == 0);
 }
@@ -330,20 +330,20 @@ static void test_element_conventions(void **state)
 {
     (void)state;
     /* flat hinge along +x: θ = 0; raising a wing along its face normal folds positively */
-    real x[12] = {0, 0, 0, 1, 0, 0, 0.5f, 1, 0, 0.4f, -1, 0};
+    double x[12] = {0, 0, 0, 1, 0, 0, 0.5f, 1, 0, 0.4f, -1, 0};
     assert_true(fabs(cloth_dihedral_angle(x, NULL)) < 1e-7);
     x[8] = 0.3f;
-    const real theta = cloth_dihedral_angle(x, NULL);
+    const double theta = cloth_dihedral_angle(x, NULL);
     assert_true(theta > 0.25f && theta < 0.35f);
     x[8] = 0, x[11] = 0.3f;
     assert_true(fabs(cloth_dihedral_angle(x, NULL) - theta) < 1e-6);
     /* a face in its rest shape: no strain, energy or force */
-    const real u[6] = {0.1f, 0.2f, 0.14f, 0.21f, 0.12f, 0.25f};
-    real Dinv[4];
-    const real area = cloth_face_rest(u, u + 2, u + 4, Dinv);
+    const double u[6] = {0.1f, 0.2f, 0.14f, 0.21f, 0.12f, 0.25f};
+    double Dinv[4];
+    const double area = cloth_face_rest(u, u + 2, u + 4, Dinv);
     assert_close(area, 0.5 * fabs(0.04 * 0.05 - 0.02 * 0.01), 1e-5, "rest area");
-    const real xr[9] = {u[0], u[1], 0, u[2], u[3], 0, u[4], u[5], 0}, k[4] = {400, 20, 2000, 100};
-    real fu[3], fv[3], G[3], grad[9];
+    const double xr[9] = {u[0], u[1], 0, u[2], u[3], 0, u[4], u[5], 0}, k[4] = {400, 20, 2000, 100};
+    double fu[3], fv[3], G[3], grad[9];
     cloth_green_strain(xr, Dinv, fu, fv, G);
     for (int j = 0; j < 3; ++j) assert_true(fabs(G[j]) < 1e-5);
     assert_true(fabs(cloth_stretch_energy(xr, Dinv, area, k, grad, NULL, NULL, NULL)) < 1e-12);
@@ -361,26 +361,26 @@ static int run_reference(const char *args)
 
 /* Random strains in the range of the stiffness data, wide ones over the table's border, and
  * the special points: on the grid, zero shear both ways round, isotropic. */
-static size_t make_strains(rng_t *rng, real *G, size_t cap)
+static size_t make_strains(rng_t *rng, double *G, size_t cap)
 {
     size_t n = 0;
     for (; n < 700; ++n) {
-        G[3 * n] = (real)uniform(rng, -0.08, 0.16);
-        G[3 * n + 1] = (real)uniform(rng, -0.08, 0.16);
-        G[3 * n + 2] = (real)uniform(rng, -0.1, 0.1);
+        G[3 * n] = (double)uniform(rng, -0.08, 0.16);
+        G[3 * n + 1] = (double)uniform(rng, -0.08, 0.16);
+        G[3 * n + 2] = (double)uniform(rng, -0.1, 0.1);
     }
     for (; n < 1100; ++n) {
-        G[3 * n] = (real)uniform(rng, -0.32, 0.8);
-        G[3 * n + 1] = (real)uniform(rng, -0.32, 0.8);
-        G[3 * n + 2] = (real)uniform(rng, -1.05, 1.05);
+        G[3 * n] = (double)uniform(rng, -0.32, 0.8);
+        G[3 * n + 1] = (double)uniform(rng, -0.32, 0.8);
+        G[3 * n + 2] = (double)uniform(rng, -1.05, 1.05);
     }
     for (int i = 0; i < 30 && n < cap; i += 3)
         for (int j = 1; j < 30 && n < cap; j += 4, ++n) {
-            G[3 * n] = (real)(-0.25 + i / 30.0);
-            G[3 * n + 1] = (real)(-0.25 + j / 30.0);
-            G[3 * n + 2] = (real)(((i + j) % 30) / 30.0);
+            G[3 * n] = (double)(-0.25 + i / 30.0);
+            G[3 * n + 1] = (double)(-0.25 + j / 30.0);
+            G[3 * n + 2] = (double)(((i + j) % 30) / 30.0);
         }
-    const real special[][3] = {{0, 0, 0}, {0.05f, 0.01f, 0}, {0.01f, 0.05f, 0}, {0.03f, 0.03f, 0}, {0.03f, 0.03f, 0.01f},
+    const double special[][3] = {{0, 0, 0}, {0.05f, 0.01f, 0}, {0.01f, 0.05f, 0}, {0.03f, 0.03f, 0}, {0.03f, 0.03f, 0.01f},
                                {0.1f, -0.1f, 0}, {-0.1f, 0.1f, 0}, {0.3f, 0.3f, 0}, {0.03f, 0.03f, -0.01f}};
     for (size_t s = 0; s < sizeof special / sizeof *special && n < cap; ++s, ++n) memcpy(G + 3 * n, special[s], sizeof special[s]);
     return n;
@@ -394,7 +394,7 @@ static void check_stretch_against_reference(const char *dir, const char *materia
     cloth_material m;
     load(material, &m);
     cloth_stretch_table *t = malloc(sizeof *t);
-    real *G = malloc(CAP * 3 * sizeof(real));
+    double *G = malloc(CAP * 3 * sizeof(double));
     double *in = malloc(CAP * 3 * sizeof(double)), *out = malloc(CAP * OUT * sizeof(double));
     assert_true(t && G && in && out);
     assert_int_equal(cloth_stretch_table_build(t, m.stretching[0]), 0);
@@ -402,7 +402,7 @@ static void check_stretch_against_reference(const char *dir, const char *materia
     rng_seed(&rng, seed, 0);
     size_t n = make_strains(&rng, G, CAP);
     for (size_t p = 0; p < n; ++p) {
-        real k[4], J[24];
+        double k[4], J[24];
         for (int j = 0; j < 3; ++j) in[3 * p + j] = G[3 * p + j];
         double *o = out + OUT * p;
         cloth_stretch_stiffness_mode(CLOTH_STRETCH_DIRECT, m.stretching[0], NULL, G + 3 * p, k, NULL, J);
@@ -436,22 +436,22 @@ static void check_bend_against_reference(const char *dir, const char *material, 
     assert_true(in && out);
     rng_t rng;
     rng_seed(&rng, seed, 0);
-    const real axes[][2] = {{1, 0}, {0, 1}, {1, 1}, {-1, 1}, {1, -1}, {-1, 0}, {0, -1}};
+    const double axes[][2] = {{1, 0}, {0, 1}, {1, 1}, {-1, 1}, {1, -1}, {-1, 0}, {0, -1}};
     for (int p = 0; p < N; ++p) {
-        real du[2];
+        double du[2];
         if (p < 7 * 3) {
             du[0] = axes[p % 7][0], du[1] = axes[p % 7][1];
         } else {
             double phi = uniform(&rng, -M_PI, M_PI);
-            du[0] = (real)(0.03 * cos(phi)), du[1] = (real)(0.03 * sin(phi));
+            du[0] = (double)(0.03 * cos(phi)), du[1] = (double)(0.03 * sin(phi));
         }
-        const real l = (real)uniform(&rng, 0.005, 0.05), area = (real)(l * l * uniform(&rng, 0.4, 1.2));
+        const double l = (double)uniform(&rng, 0.005, 0.05), area = (double)(l * l * uniform(&rng, 0.4, 1.2));
         const int mode = p % 3;
         /* the curvature coordinate beyond both ends; far below 0 ARCSim's extrapolation reaches the ReLU */
-        const real v = (real)(p % 50 == 0 ? 0 : uniform(&rng, mode == CLOTH_CURVATURE_ARCSIM ? -15 : -3, 6));
-        const real theta = (real)(10 * v * area / l);
-        real dbend[15];
-        real ke = cloth_bend_stiffness(m.bending[0], du, theta, l, area, mode, dbend, NULL);
+        const double v = (double)(p % 50 == 0 ? 0 : uniform(&rng, mode == CLOTH_CURVATURE_ARCSIM ? -15 : -3, 6));
+        const double theta = (double)(10 * v * area / l);
+        double dbend[15];
+        double ke = cloth_bend_stiffness(m.bending[0], du, theta, l, area, mode, dbend, NULL);
         double *row = in + 6 * p, *o = out + 16 * p;
         row[0] = du[0], row[1] = du[1], row[2] = theta, row[3] = l, row[4] = area, row[5] = mode;
         o[0] = ke;
@@ -474,22 +474,22 @@ static void test_bend_reference(void **state)
 
 /* A random hinge: rest triangle (u0, u1, u2) mapped by a random stretch, shear and rotation to
  * (x0, x1, x2), and a fourth vertex across the edge x0–x1, out of the plane. */
-static void random_hinge(rng_t *rng, real *x, real *u)
+static void random_hinge(rng_t *rng, double *x, double *u)
 {
     const double base[6] = {0, 0, 0.04, 0.004, 0.014, 0.034};
-    for (int i = 0; i < 6; ++i) u[i] = (real)(base[i] + uniform(rng, -0.004, 0.004));
+    for (int i = 0; i < 6; ++i) u[i] = (double)(base[i] + uniform(rng, -0.004, 0.004));
     double A[6] = {uniform(rng, 1.03, 1.25), uniform(rng, -0.15, 0.15), uniform(rng, -0.15, 0.15),
                    uniform(rng, 1.03, 1.25), uniform(rng, -0.2, 0.2), uniform(rng, -0.2, 0.2)}; /* 3×2 */
     const double c = cos(uniform(rng, 0, 6.3)), s = sin(uniform(rng, 0, 6.3));
     for (int v = 0; v < 3; ++v) {
         double p[3] = {A[0] * u[2 * v] + A[1] * u[2 * v + 1], A[2] * u[2 * v] + A[3] * u[2 * v + 1],
                        A[4] * u[2 * v] + A[5] * u[2 * v + 1]};
-        x[3 * v] = (real)(c * p[0] - s * p[1] + 0.3);
-        x[3 * v + 1] = (real)(s * p[0] + c * p[1] - 0.1);
-        x[3 * v + 2] = (real)(p[2] + 0.5);
+        x[3 * v] = (double)(c * p[0] - s * p[1] + 0.3);
+        x[3 * v + 1] = (double)(s * p[0] + c * p[1] - 0.1);
+        x[3 * v + 2] = (double)(p[2] + 0.5);
     }
     /* across the edge: reflect x2 through the edge's midpoint, then lift it */
-    for (int a = 0; a < 3; ++a) x[9 + a] = (real)(x[a] + x[3 + a] - x[6 + a] + uniform(rng, -0.015, 0.015));
+    for (int a = 0; a < 3; ++a) x[9 + a] = (double)(x[a] + x[3 + a] - x[6 + a] + uniform(rng, -0.015, 0.015));
 }
 
 static void check_forces_against_reference(const char *dir, const char *tol)
@@ -502,19 +502,19 @@ static void check_forces_against_reference(const char *dir, const char *tol)
     rng_t rng;
     rng_seed(&rng, 300, 0);
     for (int p = 0; p < N; ++p) {
-        real x[12], u[6], Dinv[4], fu[3], fv[3], G[3], k[4];
+        double x[12], u[6], Dinv[4], fu[3], fv[3], G[3], k[4];
         random_hinge(&rng, x, u);
-        const real area = cloth_face_rest(u, u + 2, u + 4, Dinv);
+        const double area = cloth_face_rest(u, u + 2, u + 4, Dinv);
         cloth_green_strain(x, Dinv, fu, fv, G);
         cloth_stretch_stiffness(m.stretching[0], G, k, NULL, NULL);
-        const real ke = (real)uniform(&rng, 1e-5, 1e-4), l = (real)uniform(&rng, 0.03, 0.05);
-        const real hinge_area = (real)(2 * area * uniform(&rng, 0.8, 1.2)), rest = (real)uniform(&rng, -0.3, 0.3);
+        const double ke = (double)uniform(&rng, 1e-5, 1e-4), l = (double)uniform(&rng, 0.03, 0.05);
+        const double hinge_area = (double)(2 * area * uniform(&rng, 0.8, 1.2)), rest = (double)uniform(&rng, -0.3, 0.3);
         double *row = in + IN * p, *o = out + OUT * p;
         for (int i = 0; i < 12; ++i) row[i] = x[i];
         for (int i = 0; i < 6; ++i) row[12 + i] = u[i];
         for (int i = 0; i < 4; ++i) row[18 + i] = k[i];
         row[22] = ke, row[23] = l, row[24] = hinge_area, row[25] = rest;
-        real grad[12], hess[144];
+        double grad[12], hess[144];
         o[0] = cloth_stretch_energy(x, Dinv, area, k, grad, hess, NULL, NULL);
         for (int a = 0; a < 9; ++a) o[1 + a] = grad[a];
         for (int a = 0; a < 81; ++a) o[10 + a] = hess[a];
