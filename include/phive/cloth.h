@@ -68,6 +68,7 @@
 #include <stddef.h>
 
 #include "phive/cloth_material.h"
+#include "phive/job.h"
 #include "phive/mesh.h"
 
 typedef struct {
@@ -177,9 +178,13 @@ typedef struct {
 } cloth_stats;
 void cloth_sim_stats(const cloth_sim *sim, cloth_stats *out);
 
-/* Total internal + gravitational potential + kinetic energy of a state (for tests). */
-double cloth_energy(const cloth_sim *sim, const cloth_params *p, const double *x, const double *v);
+/* Total internal + gravitational potential + kinetic energy of a state (NaN when p's
+ * stretching is not finite); the stiffness table, if used, is rebuilt from p. */
+double cloth_energy(cloth_sim *sim, const cloth_params *p, const double *x, const double *v);
 /* Net force on each vertex at x (internal + gravity + wind at velocity v), n_verts × 3. */
-int cloth_forces(const cloth_sim *sim, const cloth_params *p, const double *x, const double *v, double *f);
+int cloth_forces(cloth_sim *sim, const cloth_params *p, const double *x, const double *v, double *f);
+
+/* The `simulate` job type (src/cloth/simulate_job.c; keys in `phive help config`). */
+extern const job_type cloth_simulate_job;
 
 #endif

@@ -54,6 +54,7 @@ void sweep_free(sweep *s);
 int report_write(const char *out_dir);
 
 int cmd_run(int argc, char **argv, dist_ctx *d);
+int cmd_simulate(int argc, char **argv, dist_ctx *d);
 int cmd_eval(int argc, char **argv, dist_ctx *d);
 int cmd_sweep(int argc, char **argv, dist_ctx *d);
 int cmd_report(int argc, char **argv, dist_ctx *d);

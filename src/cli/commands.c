@@ -81,19 +81,31 @@ static int run_positional(config *cfg, const char *arg, void *user)
     return config_load_file(cfg, arg);
 }
 
-int cmd_run(int argc, char **argv, dist_ctx *d)
+/* run and simulate; `type` (may be NULL) is the job type the command runs. */
+static int run_command(int argc, char **argv, dist_ctx *d, const char *command, const char *type)
 {
     const char *path = NULL, *out = "results";
     int force = 0;
     config *cfg = config_new();
     int status = cfg ? parse_job_args(argc, argv, cfg, &out, &force, run_positional, &path) : err_set("out of memory");
-    if (!status && !path) status = err_set("usage: phive run CONFIG [section.key=value ...] [--out DIR] [--force]");
+    if (!status && !path)
+        status = err_set("usage: phive %s CONFIG [section.key=value ...] [--out DIR] [--force]", command);
+    if (!status && type) {
+        const char *given = config_lookup(cfg, "job.type");
+        if (given && strcmp(given, type))
+            status = err_set("%s: job.type is '%s'; phive %s runs %s jobs", path, given, command, type);
+        else if (!given) status = config_set(cfg, "job.type", type, command);
+    }
     if (status) {
         config_free(cfg);
         return fail(d, path ? PHIVE_EXIT_FAILED : PHIVE_EXIT_USAGE);
     }
     return run_single_job(cfg, path, out, force, d);
 }
+
+int cmd_run(int argc, char **argv, dist_ctx *d) { return run_command(argc, argv, d, "run", NULL); }
+
+int cmd_simulate(int argc, char **argv, dist_ctx *d) { return run_command(argc, argv, d, "simulate", "simulate"); }
 
 /* eval: the first positional argument names the protocol, the rest are overrides. */
 static int eval_positional(config *cfg, const char *arg, void *user)

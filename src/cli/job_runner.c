@@ -12,11 +12,12 @@
 #include "phive/errors.h"
 #include "phive/h5io.h"
 #include "phive/log.h"
+#include "phive/cloth.h"
 #include "phive/eval.h"
 #include "phive/nsr.h"
 
 static const job_type *const registry[] = {&nsr_sdf_job, &eval_sft_job, &eval_dtu_job, &eval_epfl_job,
-                                            &eval_bmvs_job, &eval_clean_job, NULL};
+                                            &eval_bmvs_job, &eval_clean_job, &cloth_simulate_job, NULL};
 
 const job_type *const *job_types(void) { return registry; }
 

@@ -20,7 +20,8 @@
 #include "phive/errors.h"
 #include "sim_internal.h"
 
-#include "cloth_forces.h" /* kernels/ */
+#include "cloth_collision.h" /* kernels/ */
+#include "cloth_forces.h"
 
 /* Relative finite-difference step of the element scalar φ (times the element's rest size). */
 #define CLOTH_PHI_STEP 1e-6
@@ -34,13 +35,18 @@ static int substep_backward(cloth_sim *sim, const cloth_params *p, int f, int s,
     const int n = sim->n, n3 = 3 * n;
     const double h = sim->h, c = h + st->damping;
     double *lam = sim->lam, *u = sim->u, *w = sim->w, *gvp = sim->gvp;
+    /* impact zones: x_out = P(x''), v_out = v'' + (x_out − x'')/h */
+    if (sim->col) {
+        for (int i = 0; i < n3; ++i) w[i] = gx[i] + gv[i] / h, gx[i] = -gv[i] / h;
+        if (cloth_collide_backward(&r->impacts, w, gx, NULL)) return err_context("cloth adjoint (frame %d)", f);
+    }
     /* x'' = x + h v'', v'' = v' + Δv: Δv̄ = v̄'' = v̄ + h x̄ */
     for (int i = 0; i < n3; ++i) {
         gvp[i] = gv[i] + h * gx[i]; /* v̄'' (= Δv̄ = v̄' so far) */
         w[i] = r->v_prime[i] + r->dv[i];
     }
     const double t0 = cloth_now();
-    cloth_assemble(sim, p, f, s, r->x_start, r->v_prime);
+    cloth_assemble(sim, p, f, s, r->x_start, r->v_prime, &r->contacts);
     double *rhs = sim->b, *dv_bar = sim->dvc; /* dvc is free once A is assembled */
     for (int i = 0; i < n3; ++i) {
         dv_bar[i] = gvp[i];
@@ -142,6 +148,26 @@ static int substep_backward(cloth_sim *sim, const cloth_params *p, int f, int s,
     cloth_gather_vectors(sim, 0, gx);
     cloth_gather_vectors(sim, 1, u);
     cloth_gather_vectors(sim, 2, gvp);
+    /* proximity penalties (quadratic: H constant while active): x̄ += h·∂ₓ[λᵀ(−∇E)] = −h·H λ over
+     * every block, u += h·H λ over the blocks A holds (see add_contacts) */
+    for (int k = 0; k < r->contacts.n; ++k) {
+        const cloth_contact *ct = &r->contacts.c[k];
+        double hess[144];
+        cloth_contact_energy(ct, x, NULL, hess);
+        for (int i = 0; i < 4; ++i) {
+            if (ct->v[i] < 0) continue;
+            for (int j = 0; j < 4; ++j) {
+                if (ct->v[j] < 0) continue;
+                const int kept = cloth_contact_coupled(sim, ct, i, j);
+                for (int a = 0; a < 3; ++a)
+                    for (int b = 0; b < 3; ++b) {
+                        const double hl = hess[12 * (3 * i + a) + 3 * j + b] * lam[3 * ct->v[j] + b];
+                        gx[3 * ct->v[i] + a] -= h * hl;
+                        if (kept) u[3 * ct->v[i] + a] += h * hl;
+                    }
+            }
+        }
+    }
     /* parameter gradients, serially in element order (deterministic sums) */
     for (int fc = 0; fc < m->n_faces; ++fc) {
         const double *aux = sim->face_aux + 7 * (size_t)fc;

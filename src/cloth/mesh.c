@@ -126,6 +126,7 @@ int cloth_mesh_build(cloth_mesh *cm, const mesh *m, int space, double uv_scale, 
 {
     memset(cm, 0, sizeof *cm);
     if (m->n_faces == 0) return err_set("%s: the cloth mesh has no faces", what);
+    if (mesh_validate(m)) return err_context("%s", what);
     if (m->n_vertices > 0x7fffffff / 4 || m->n_faces > 0x7fffffff / 4) return err_set("%s: mesh too large", what);
     const int nv = (int)m->n_vertices, nf = (int)m->n_faces;
     cm->n_verts = nv, cm->n_faces = nf;

@@ -10,7 +10,8 @@
 #include "phive/errors.h"
 #include "sim_internal.h"
 
-#include "cloth_forces.h" /* kernels/ */
+#include "cloth_collision.h" /* kernels/ */
+#include "cloth_forces.h"
 
 double cloth_now(void)
 {
@@ -95,6 +96,12 @@ static int slot_of(const cloth_sim *sim, int i, int j)
         else hi = mid;
     }
     return (int)(lo - sim->cols);
+}
+
+int cloth_block_slot(const cloth_sim *sim, int i, int j)
+{
+    const int k = slot_of(sim, i, j);
+    return k < sim->row_ptr[i + 1] && sim->cols[k] == j ? k : -1;
 }
 
 /* Vertex adjacency of the elements (faces, hinges) as sorted CSR with the diagonal, and each
@@ -213,6 +220,88 @@ static void gather_matrix(cloth_sim *sim, double scale)
         }
 }
 
+/* ------------------------------------------------------------------ collisions */
+
+/* The obstacles' positions at time key f + t (t in [0, 1]) into dst (all obstacles in order). */
+static void obstacles_at(const cloth_sim *sim, int f, double t, double *dst)
+{
+    size_t o = 0;
+    for (int k = 0; k < sim->s.n_obstacles; ++k) {
+        const cloth_obstacle *ob = &sim->s.obstacles[k];
+        const size_t n3 = 3 * (size_t)ob->n_verts;
+        const double *a = ob->x + (ob->moving ? (size_t)f * n3 : 0), *b = ob->moving ? a + n3 : a;
+        for (size_t i = 0; i < n3; ++i) dst[o + i] = (1 - t) * a[i] + t * b[i];
+        o += n3;
+    }
+}
+
+static int create_collisions(cloth_sim *sim)
+{
+    const cloth_settings *s = &sim->s;
+    const cloth_mesh *m = sim->mesh;
+    cloth_collision_options opt;
+    cloth_collision_options_init(&opt);
+    opt.repulsion_thickness = s->thickness;
+    opt.stiffness = s->collision_stiffness;
+    opt.self_collisions = s->self_collisions;
+    if (cloth_collision_create(&sim->col, m->n_verts, m->n_faces, m->faces, m->face_area, &opt)) return -1;
+    for (int k = 0; k < s->n_obstacles; ++k) {
+        const cloth_obstacle *ob = &s->obstacles[k];
+        cloth_obstacle_mesh one = {0};
+        if (cloth_obstacle_mesh_init(&one, ob->n_verts, ob->x, ob->n_faces, ob->faces) ||
+            cloth_obstacle_mesh_append(&sim->obs, &one)) {
+            cloth_obstacle_mesh_free(&one);
+            return err_context("obstacle %d", k);
+        }
+        cloth_obstacle_mesh_free(&one);
+    }
+    sim->mass = malloc((size_t)sim->n * sizeof(double));
+    sim->x_pre = malloc(3 * (size_t)sim->n * sizeof(double));
+    if (!sim->mass || !sim->x_pre) return err_set("cloth simulator: out of memory");
+    return 0;
+}
+
+int cloth_contact_coupled(const cloth_sim *sim, const cloth_contact *c, int i, int j)
+{
+    /* the two features: slot 0 | 1–3 (vertex–face), slots 0–1 | 2–3 (edge–edge) */
+    const int split = c->type == CLOTH_PAIR_EE || c->type == CLOTH_PAIR_EE_OBS ? 2 : 1;
+    if ((i < split) == (j < split)) return 1;
+    for (int a = 0; a < split; ++a)
+        for (int b = split; b < 4; ++b)
+            if (c->v[a] >= 0 && c->v[b] >= 0 && cloth_block_slot(sim, c->v[a], c->v[b]) < 0) return 0;
+    return 1;
+}
+
+/* Proximity penalties of the contacts into A and b (ARCSim's constraint forces: no damping):
+ * A += h²H, b += −h(∇E + h H v').  A self-contact between vertices that share no element has
+ * no blocks in A's structure: its two features are then decoupled (H's cross-feature blocks
+ * dropped, in A and in the H v' term alike), which keeps A symmetric positive semi-definite
+ * and the adjoint differentiates exactly what is solved. */
+static void add_contacts(cloth_sim *sim, const cloth_contact_list *contacts, const double *x, const double *vp)
+{
+    double *values = cloth_system_values(sim->sys);
+    const double h = sim->h;
+    for (int k = 0; k < contacts->n; ++k) {
+        const cloth_contact *c = &contacts->c[k];
+        double grad[12], hess[144];
+        cloth_contact_energy(c, x, grad, hess);
+        for (int i = 0; i < 4; ++i) {
+            if (c->v[i] < 0) continue;
+            for (int j = 0; j < 4; ++j) {
+                if (c->v[j] < 0 || !cloth_contact_coupled(sim, c, i, j)) continue;
+                const int slot = cloth_block_slot(sim, c->v[i], c->v[j]);
+                for (int r = 0; r < 3; ++r)
+                    for (int cc = 0; cc < 3; ++cc) {
+                        const double hrc = hess[12 * (3 * i + r) + 3 * j + cc];
+                        values[9 * (size_t)slot + 3 * cc + r] += h * h * hrc;
+                        sim->b[3 * c->v[i] + r] -= h * h * hrc * vp[3 * c->v[j] + cc];
+                    }
+            }
+            for (int r = 0; r < 3; ++r) sim->b[3 * c->v[i] + r] -= h * grad[3 * i + r];
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ create / free */
 
 void cloth_sim_free(cloth_sim *sim)
@@ -222,9 +311,16 @@ void cloth_sim_free(cloth_sim *sim)
     free(sim->row_ptr), free(sim->cols), free(sim->diag_slot), free(sim->face_slot), free(sim->hinge_slot);
     free(sim->transpose_slot), free(sim->constrained), free(sim->handle_of), free(sim->table);
     free(sim->x_frames), free(sim->v_frames);
-    for (int r = 0; r < sim->n_records; ++r) free(sim->records[r].x_start);
+    for (int r = 0; r < sim->n_records; ++r) {
+        free(sim->records[r].x_start);
+        cloth_contact_list_free(&sim->records[r].contacts);
+        cloth_impact_record_free(&sim->records[r].impacts);
+    }
     free(sim->records);
     free(sim->b), free(sim->dvc), free(sim->lam), free(sim->u), free(sim->w), free(sim->gvp);
+    cloth_collision_free(sim->col);
+    cloth_obstacle_mesh_free(&sim->obs);
+    free(sim->mass), free(sim->x_pre);
     free(sim->inc_ptr), free(sim->inc), free(sim->face_vec), free(sim->hinge_vec), free(sim->face_mat);
     free(sim->hinge_mat), free(sim->face_aux), free(sim->hinge_aux);
     free(sim);
@@ -268,6 +364,10 @@ int cloth_sim_create(cloth_sim **out, const cloth_mesh *mesh, const cloth_settin
         cloth_sim_free(sim);
         return err_set("cloth simulator: out of memory for the stretching table");
     }
+    if (s->collisions && create_collisions(sim)) {
+        cloth_sim_free(sim);
+        return -1;
+    }
     if (build_structure(sim) ||
         cloth_system_create(&sim->sys, sim->n, sim->row_ptr, sim->cols, s->petsc_options)) {
         cloth_sim_free(sim);
@@ -301,7 +401,8 @@ static void element_rhs(const int *verts, int count, const double *grad, const d
 
 double cloth_handle_weight(const cloth_sim *sim, int s) { return (double)(s + 1) / sim->s.substeps; }
 
-void cloth_assemble(cloth_sim *sim, const cloth_params *p, int f, int s, const double *x, const double *vp)
+void cloth_assemble(cloth_sim *sim, const cloth_params *p, int f, int s, const double *x, const double *vp,
+                    const cloth_contact_list *contacts)
 {
     const cloth_mesh *m = sim->mesh;
     const cloth_settings *st = &sim->s;
@@ -348,6 +449,7 @@ void cloth_assemble(cloth_sim *sim, const cloth_params *p, int f, int s, const d
     }
     cloth_gather_vectors(sim, 0, sim->b);
     gather_matrix(sim, h * c);
+    if (contacts) add_contacts(sim, contacts, x, vp);
     if (!st->n_handles) return;
     /* Dirichlet rows: Δv_i = (p_i − x_i)/h − v'_i, moved to the right-hand side of the free rows */
     const double wgt = cloth_handle_weight(sim, s);
@@ -384,34 +486,54 @@ int cloth_substep_forward(cloth_sim *sim, const cloth_params *p, int f, int s, d
 {
     const int n3 = 3 * sim->n;
     const double h = sim->h;
+    char what[96];
+    snprintf(what, sizeof what, "cloth step (frame %d, substep %d)", f, s);
     if (p->correctives) {
         const double *c = p->correctives + (size_t)f * n3;
         for (int i = 0; i < n3; ++i) v[i] += c[i] / sim->s.substeps;
     }
-    if (rec) memcpy(rec->x_start, x, n3 * sizeof(double)), memcpy(rec->v_prime, v, n3 * sizeof(double));
+    memcpy(rec->x_start, x, n3 * sizeof(double));
+    memcpy(rec->v_prime, v, n3 * sizeof(double));
     double t0 = cloth_now();
-    cloth_assemble(sim, p, f, s, x, v);
+    rec->contacts.n = 0;
+    if (sim->col) {
+        obstacles_at(sim, f, (double)s / sim->s.substeps, sim->obs.x0);
+        obstacles_at(sim, f, (double)(s + 1) / sim->s.substeps, sim->obs.x1);
+        if (cloth_proximity_find(sim->col, x, &sim->obs, &rec->contacts)) return err_context("%s", what);
+    }
+    cloth_assemble(sim, p, f, s, x, v, &rec->contacts);
     double t1 = cloth_now();
-    double *dv = rec ? rec->dv : sim->w;
     int its = 0;
-    char what[96];
-    snprintf(what, sizeof what, "cloth step (frame %d, substep %d)", f, s);
-    if (cloth_system_solve(sim->sys, sim->b, dv, &its, what)) return -1;
+    if (cloth_system_solve(sim->sys, sim->b, rec->dv, &its, what)) return -1;
     sim->stats.assemble_s += t1 - t0;
     sim->stats.solve_s += cloth_now() - t1;
     sim->stats.ksp_iterations += its;
     sim->stats.substeps++;
     for (int i = 0; i < n3; ++i) {
-        v[i] += dv[i];
+        v[i] += rec->dv[i];
         x[i] += h * v[i];
         if (!isfinite(x[i])) return err_set("%s: the state became non-finite", what);
+    }
+    if (sim->col) { /* impact zones: x_out = P(x''), v += (x_out − x'')/h */
+        const double tc = cloth_now();
+        for (int i = 0; i < sim->n; ++i) sim->mass[i] = p->density * sim->mesh->vert_area[i];
+        memcpy(sim->x_pre, x, n3 * sizeof(double));
+        if (cloth_collide(sim->col, rec->x_start, sim->x_pre, sim->mass, sim->constrained, &sim->obs, x, &rec->impacts,
+                          NULL))
+            return err_context("%s: collisions", what);
+        for (int i = 0; i < n3; ++i) v[i] += (x[i] - sim->x_pre[i]) / h;
+        sim->stats.collision_s += cloth_now() - tc;
     }
     return 0;
 }
 
 static void free_records(cloth_sim *sim)
 {
-    for (int r = 0; r < sim->n_records; ++r) free(sim->records[r].x_start);
+    for (int r = 0; r < sim->n_records; ++r) {
+        free(sim->records[r].x_start);
+        cloth_contact_list_free(&sim->records[r].contacts);
+        cloth_impact_record_free(&sim->records[r].impacts);
+    }
     free(sim->records);
     sim->records = NULL, sim->n_records = 0;
 }
@@ -426,7 +548,7 @@ static int alloc_records(cloth_sim *sim, int count)
     for (int r = 0; r < count; ++r) {
         double *block = malloc(3 * n3 * sizeof(double));
         if (!block) return err_set("cloth simulator: out of memory for %d substep records", count);
-        sim->records[r] = (cloth_substep_record){block, block + n3, block + 2 * n3};
+        sim->records[r].x_start = block, sim->records[r].v_prime = block + n3, sim->records[r].dv = block + 2 * n3;
     }
     return 0;
 }
@@ -475,7 +597,7 @@ int cloth_rollout_forward(cloth_sim *sim, const cloth_params *p, int n_frames)
         memcpy(xn, x, n3 * sizeof(double));
         memcpy(vn, v, n3 * sizeof(double));
         for (int s = 0; s < S; ++s)
-            if (cloth_substep_forward(sim, p, f, s, xn, vn, sim->store_all ? &sim->records[f * S + s] : NULL))
+            if (cloth_substep_forward(sim, p, f, s, xn, vn, &sim->records[sim->store_all ? f * S + s : s]))
                 return -1;
         x = xn, v = vn;
     }
@@ -489,8 +611,9 @@ void cloth_sim_stats(const cloth_sim *sim, cloth_stats *out) { *out = sim->stats
 
 /* ------------------------------------------------------------------ energy and forces (tests) */
 
-double cloth_energy(const cloth_sim *sim, const cloth_params *p, const double *x, const double *v)
+double cloth_energy(cloth_sim *sim, const cloth_params *p, const double *x, const double *v)
 {
+    if (sim->table && cloth_stretch_table_build(sim->table, p->stretching)) return NAN;
     const cloth_mesh *m = sim->mesh;
     double e = 0;
     for (int i = 0; i < sim->n; ++i) {
@@ -514,8 +637,9 @@ double cloth_energy(const cloth_sim *sim, const cloth_params *p, const double *x
     return e;
 }
 
-int cloth_forces(const cloth_sim *sim, const cloth_params *p, const double *x, const double *v, double *f)
+int cloth_forces(cloth_sim *sim, const cloth_params *p, const double *x, const double *v, double *f)
 {
+    if (sim->table && cloth_stretch_table_build(sim->table, p->stretching)) return -1;
     const cloth_mesh *m = sim->mesh;
     for (int i = 0; i < sim->n; ++i)
         for (int d = 0; d < 3; ++d) f[3 * i + d] = p->density * m->vert_area[i] * sim->s.gravity[d];

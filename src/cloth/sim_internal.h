@@ -4,12 +4,16 @@
 #define PHIVE_CLOTH_SIM_INTERNAL_H
 
 #include "phive/cloth.h"
+#include "phive/cloth_collision.h"
 #include "system.h"
 
 /* What the backward needs of one substep: its start positions, the velocity after the
- * correctives, the solved Δv (3n each). */
+ * correctives, the solved Δv (3n each), the proximity contacts of its system and the impact
+ * zones of its collision response. */
 typedef struct {
     double *x_start, *v_prime, *dv;
+    cloth_contact_list contacts;
+    cloth_impact_record impacts;
 } cloth_substep_record;
 
 struct cloth_sim {
@@ -30,6 +34,11 @@ struct cloth_sim {
     double *face_mat, *hinge_mat; /* 81 per face, 144 per hinge */
     double *face_aux, *hinge_aux; /* adjoint: ∂L/∂k (4) and ∂L/∂wind (3) per face, ∂L/∂ke per hinge */
     cloth_system *sys;
+    /* collisions (settings.collisions): the cloth's topology, all obstacles as one mesh whose
+     * x0/x1 are set per substep, masses for the zone projections */
+    cloth_collision *col;
+    cloth_obstacle_mesh obs;
+    double *mass, *x_pre;
     unsigned char *constrained; /* n: handle vertices */
     int *handle_of;             /* n: handle index or −1 */
     cloth_stretch_table *table; /* stretch_mode TABLE only */
@@ -51,10 +60,15 @@ void cloth_gather_vectors(const cloth_sim *sim, int ch, double *out);
 
 /* Fill A's values and b for the substep starting at x with velocity vp (after correctives),
  * frame f, substep s; handle rows eliminated (dvc gets their Δv). */
-void cloth_assemble(cloth_sim *sim, const cloth_params *p, int f, int s, const double *x, const double *vp);
+void cloth_assemble(cloth_sim *sim, const cloth_params *p, int f, int s, const double *x, const double *vp,
+                    const cloth_contact_list *contacts);
+/* Whether slots i, j of a contact are coupled in A (see add_contacts in sim.c). */
+int cloth_contact_coupled(const cloth_sim *sim, const cloth_contact *c, int i, int j);
+/* Slot of block (i, j) in A, or −1 when the structure has no such block. */
+int cloth_block_slot(const cloth_sim *sim, int i, int j);
 /* The substep's handle target positions' interpolation weight of key f + 1. */
 double cloth_handle_weight(const cloth_sim *sim, int s);
-/* One substep forward: x, v in/out; rec (may be NULL) gets what the backward needs. */
+/* One substep forward: x, v in/out; rec gets what the backward needs. */
 int cloth_substep_forward(cloth_sim *sim, const cloth_params *p, int f, int s, double *x, double *v,
                           cloth_substep_record *rec);
 double cloth_now(void);

@@ -119,7 +119,8 @@ int cloth_system_solve(cloth_system *s, const double *b, double *x, int *iterati
     if (MatAssemblyBegin(s->A, MAT_FINAL_ASSEMBLY) || MatAssemblyEnd(s->A, MAT_FINAL_ASSEMBLY) ||
         KSPSetOperators(s->ksp, s->A, s->A))
         return err_set("%s: PETSc could not update the operator", what);
-    if (KSPSolve(s->ksp, s->b, s->x)) return err_set("%s: PETSc KSPSolve failed", what);
+    if (KSPSolve(s->ksp, s->b, s->x))
+        return err_set("%s: PETSc KSPSolve failed (PETSc's message above names the cause; CHOLMOD needs -mat_type aij)", what);
     KSPConvergedReason reason;
     PetscInt its;
     KSPGetConvergedReason(s->ksp, &reason);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "phive/cloth.h"
+#include "phive/cloth_collision.h"
 #include "phive/errors.h"
 #include "phive/petsc_env.h"
 #include "phive/rng.h"
@@ -30,6 +31,7 @@
 #define FRAMES 20
 #define GRAD_TOL 1e-5
 #define KINK_TOL 1e-2
+#define COLLISION_TOL 0.05
 
 typedef struct {
     cloth_mesh mesh;
@@ -272,6 +274,29 @@ static void test_table_and_checkpointing(void **state)
     scene_free(&sc);
 }
 
+/* Collisions: the 10×10 scene lowered onto a sphere, with proximity penalties and impact zones
+ * active.  Contacts appear and vanish between finite-difference points and the zones hold the
+ * constraints' normals fixed (Liang et al.), so this is a report with a loose bound. */
+static void test_collisions(void **state)
+{
+    (void)state;
+    scene sc;
+    scene_make(&sc, 10, CLOTH_STRETCH_DIRECT, 1024, 1);
+    cloth_sim_free(sc.sim);
+    cloth_obstacle_mesh sphere = {0};
+    const double center[3] = {0, 0, -0.15 + 0.001};
+    assert_int_equal(cloth_obstacle_mesh_sphere(&sphere, center, 0.15, 3), 0);
+    cloth_obstacle ob = {sphere.n_verts, sphere.n_faces, sphere.faces, sphere.x0, 0};
+    sc.settings.collisions = 1;
+    sc.settings.thickness = 5e-3;
+    sc.settings.n_obstacles = 1;
+    sc.settings.obstacles = &ob;
+    if (cloth_sim_create(&sc.sim, &sc.mesh, &sc.settings)) fail_msg("%s", err_message());
+    run_checks(&sc, "10x10 sphere", 4, 1, COLLISION_TOL);
+    cloth_obstacle_mesh_free(&sphere);
+    scene_free(&sc);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -294,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_table_and_checkpointing),
         cmocka_unit_test(test_grid30),
         cmocka_unit_test(test_grid10_kinks),
+        cmocka_unit_test(test_collisions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
