@@ -184,7 +184,7 @@ double cloth_energy(cloth_sim *sim, const cloth_params *p, const double *x, cons
 /* Net force on each vertex at x (internal + gravity + wind at velocity v), n_verts × 3. */
 int cloth_forces(cloth_sim *sim, const cloth_params *p, const double *x, const double *v, double *f);
 
-/* The `simulate` job type (src/cloth/simulate_job.c; keys in `phive help config`). */
+/* The `simulate` job type (src/cloth/simulate_job.c, whose schema lists the keys). */
 extern const job_type cloth_simulate_job;
 
 #endif
