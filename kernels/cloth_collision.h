@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "phive/cloth_collision.h"
+#include "cloth_material.h" /* cloth_dot3, cloth_cross3, cloth_sub3 */
 
 /* Barycentric / edge-parameter slack of the inside tests (ARCSim's 1e-6). */
 #define CCOL_INSIDE_TOL 1e-6
@@ -26,22 +27,6 @@
 #define CCOL_TANGENT_TOL 1e-12
 #define CCOL_SQRT sqrt /* double on host and device */
 
-PHIVE_HD double ccol_dot(const double *a, const double *b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-
-PHIVE_HD void ccol_cross(const double *a, const double *b, double *o)
-{
-    o[0] = a[1] * b[2] - a[2] * b[1];
-    o[1] = a[2] * b[0] - a[0] * b[2];
-    o[2] = a[0] * b[1] - a[1] * b[0];
-}
-
-PHIVE_HD void ccol_sub(const double *a, const double *b, double *o)
-{
-    o[0] = a[0] - b[0];
-    o[1] = a[1] - b[1];
-    o[2] = a[2] - b[2];
-}
-
 PHIVE_HD double ccol_abs(double a) { return a < 0 ? -a : a; }
 PHIVE_HD double ccol_max(double a, double b) { return a > b ? a : b; }
 PHIVE_HD double ccol_min(double a, double b) { return a < b ? a : b; }
@@ -51,8 +36,8 @@ PHIVE_HD double ccol_clamp01(double a) { return a < 0 ? 0 : a > 1 ? 1 : a; }
 PHIVE_HD double ccol_triple(const double *a, const double *b, const double *c)
 {
     double bc[3];
-    ccol_cross(b, c, bc);
-    return ccol_dot(a, bc);
+    cloth_cross3(b, c, bc);
+    return cloth_dot3(a, bc);
 }
 
 /* Σ_i w_i p_i (4 points). */
@@ -67,10 +52,10 @@ PHIVE_HD double ccol_pair_size(const double *p, const double *q)
     double s = 0;
     for (int i = 1; i < 4; ++i) {
         double d[3];
-        ccol_sub(p + 3 * i, p, d);
-        s = ccol_max(s, ccol_dot(d, d));
-        ccol_sub(q + 3 * i, q, d);
-        s = ccol_max(s, ccol_dot(d, d));
+        cloth_sub3(p + 3 * i, p, d);
+        s = ccol_max(s, cloth_dot3(d, d));
+        cloth_sub3(q + 3 * i, q, d);
+        s = ccol_max(s, cloth_dot3(d, d));
     }
     return CCOL_SQRT(s);
 }
@@ -178,11 +163,11 @@ PHIVE_HD int ccol_cubic_roots(const double *c, double *roots)
 PHIVE_HD int ccol_barycentric(const double *x, const double *a, const double *b, const double *c, double *bary)
 {
     double e0[3], e1[3], ep[3];
-    ccol_sub(b, a, e0);
-    ccol_sub(c, a, e1);
-    ccol_sub(x, a, ep);
-    const double d00 = ccol_dot(e0, e0), d01 = ccol_dot(e0, e1), d11 = ccol_dot(e1, e1);
-    const double d20 = ccol_dot(ep, e0), d21 = ccol_dot(ep, e1);
+    cloth_sub3(b, a, e0);
+    cloth_sub3(c, a, e1);
+    cloth_sub3(x, a, ep);
+    const double d00 = cloth_dot3(e0, e0), d01 = cloth_dot3(e0, e1), d11 = cloth_dot3(e1, e1);
+    const double d20 = cloth_dot3(ep, e0), d21 = cloth_dot3(ep, e1);
     const double den = d00 * d11 - d01 * d01;
     if (!(den > 1e-24 * d00 * d11) || !(den > 0)) return 0;
     const double v = (d11 * d20 - d01 * d21) / den, w = (d00 * d21 - d01 * d20) / den;
@@ -197,10 +182,10 @@ PHIVE_HD double ccol_segment_closest(const double *p0, const double *p1, const d
                                      double *u_out)
 {
     double d1[3], d2[3], r[3];
-    ccol_sub(p1, p0, d1);
-    ccol_sub(q1, q0, d2);
-    ccol_sub(p0, q0, r);
-    const double a = ccol_dot(d1, d1), e = ccol_dot(d2, d2), f = ccol_dot(d2, r);
+    cloth_sub3(p1, p0, d1);
+    cloth_sub3(q1, q0, d2);
+    cloth_sub3(p0, q0, r);
+    const double a = cloth_dot3(d1, d1), e = cloth_dot3(d2, d2), f = cloth_dot3(d2, r);
     double s = 0, u = 0;
     if (a <= 0 && e <= 0) {
         s = u = 0;
@@ -208,12 +193,12 @@ PHIVE_HD double ccol_segment_closest(const double *p0, const double *p1, const d
         s = 0;
         u = ccol_clamp01(f / e);
     } else {
-        const double c = ccol_dot(d1, r);
+        const double c = cloth_dot3(d1, r);
         if (e <= 0) {
             u = 0;
             s = ccol_clamp01(-c / a);
         } else {
-            const double b = ccol_dot(d1, d2), den = a * e - b * b;
+            const double b = cloth_dot3(d1, d2), den = a * e - b * b;
             s = den > 1e-12 * a * e ? ccol_clamp01((b * f - c * e) / den) : 0;
             u = (b * s + f) / e;
             if (u < 0) {
@@ -228,7 +213,7 @@ PHIVE_HD double ccol_segment_closest(const double *p0, const double *p1, const d
     double d[3];
     for (int k = 0; k < 3; ++k) d[k] = (p0[k] + s * d1[k]) - (q0[k] + u * d2[k]);
     *s_out = s, *u_out = u;
-    return ccol_dot(d, d);
+    return cloth_dot3(d, d);
 }
 
 /* Closest point of triangle (a, b, c) to x (Ericson 5.1.5) as barycentric coordinates
@@ -237,13 +222,13 @@ PHIVE_HD double ccol_segment_closest(const double *p0, const double *p1, const d
 PHIVE_HD double ccol_triangle_closest(const double *x, const double *a, const double *b, const double *c, double *bary)
 {
     double ab[3], ac[3], ap[3], bp[3], cp[3];
-    ccol_sub(b, a, ab);
-    ccol_sub(c, a, ac);
-    ccol_sub(x, a, ap);
-    ccol_sub(x, b, bp);
-    ccol_sub(x, c, cp);
-    const double d1 = ccol_dot(ab, ap), d2 = ccol_dot(ac, ap), d3 = ccol_dot(ab, bp), d4 = ccol_dot(ac, bp);
-    const double d5 = ccol_dot(ab, cp), d6 = ccol_dot(ac, cp);
+    cloth_sub3(b, a, ab);
+    cloth_sub3(c, a, ac);
+    cloth_sub3(x, a, ap);
+    cloth_sub3(x, b, bp);
+    cloth_sub3(x, c, cp);
+    const double d1 = cloth_dot3(ab, ap), d2 = cloth_dot3(ac, ap), d3 = cloth_dot3(ab, bp), d4 = cloth_dot3(ac, bp);
+    const double d5 = cloth_dot3(ab, cp), d6 = cloth_dot3(ac, cp);
     const double vc = d1 * d4 - d3 * d2, vb = d5 * d2 - d1 * d6, va = d3 * d6 - d5 * d4;
     double u = 1, v = 0, w = 0;
     int done = 1;
@@ -282,7 +267,7 @@ PHIVE_HD double ccol_triangle_closest(const double *x, const double *a, const do
     bary[0] = u, bary[1] = v, bary[2] = w;
     double d[3];
     for (int k = 0; k < 3; ++k) d[k] = x[k] - (u * a[k] + v * b[k] + w * c[k]);
-    return ccol_dot(d, d);
+    return cloth_dot3(d, d);
 }
 
 /* ------------------------------------------------------------------ continuous detection */
@@ -294,8 +279,8 @@ PHIVE_HD void ccol_orient(const double *p, const double *q, const double *w, dou
     double sp[3], sq[3];
     ccol_combine(p, w, sp);
     ccol_combine(q, w, sq);
-    const double rel = ccol_dot(n, sq) - ccol_dot(n, sp);
-    const int flip = rel > 0 || (rel == 0 && ccol_dot(n, sp) < 0);
+    const double rel = cloth_dot3(n, sq) - cloth_dot3(n, sp);
+    const int flip = rel > 0 || (rel == 0 && cloth_dot3(n, sp) < 0);
     if (flip) n[0] = -n[0], n[1] = -n[1], n[2] = -n[2];
 }
 
@@ -315,15 +300,15 @@ PHIVE_HD int ccol_vf_ccd(const double *p, const double *q, double *t_hit, double
         double x[12];
         for (int k = 0; k < 12; ++k) x[k] = p[k] + t * (q[k] - p[k]);
         double e0[3], e1[3], nn[3], b[3];
-        ccol_sub(x + 6, x + 3, e0);
-        ccol_sub(x + 9, x + 3, e1);
-        ccol_cross(e0, e1, nn);
-        const double len = CCOL_SQRT(ccol_dot(nn, nn));
+        cloth_sub3(x + 6, x + 3, e0);
+        cloth_sub3(x + 9, x + 3, e1);
+        cloth_cross3(e0, e1, nn);
+        const double len = CCOL_SQRT(cloth_dot3(nn, nn));
         if (!(len > 0) || !ccol_barycentric(x, x + 3, x + 6, x + 9, b)) continue;
         for (int k = 0; k < 3; ++k) nn[k] /= len;
         double d[3];
-        ccol_sub(x, x + 3, d);
-        if (ccol_abs(ccol_dot(d, nn)) > CCOL_DISTANCE_TOL * size) continue;
+        cloth_sub3(x, x + 3, d);
+        if (ccol_abs(cloth_dot3(d, nn)) > CCOL_DISTANCE_TOL * size) continue;
         if (ccol_min(b[0], ccol_min(b[1], b[2])) < -CCOL_INSIDE_TOL) continue;
         w[0] = 1, w[1] = -b[0], w[2] = -b[1], w[3] = -b[2];
         n[0] = nn[0], n[1] = nn[1], n[2] = nn[2];
@@ -340,16 +325,16 @@ PHIVE_HD int ccol_vf_ccd(const double *p, const double *q, double *t_hit, double
 PHIVE_HD int ccol_line_closest(const double *x, double *s, double *u, double *n)
 {
     double ea[3], eb[3], r[3];
-    ccol_sub(x + 3, x, ea);
-    ccol_sub(x + 9, x + 6, eb);
-    ccol_sub(x, x + 6, r);
-    ccol_cross(ea, eb, n);
-    const double a = ccol_dot(ea, ea), b = ccol_dot(ea, eb), cc = ccol_dot(eb, eb);
-    const double len2 = ccol_dot(n, n);
+    cloth_sub3(x + 3, x, ea);
+    cloth_sub3(x + 9, x + 6, eb);
+    cloth_sub3(x, x + 6, r);
+    cloth_cross3(ea, eb, n);
+    const double a = cloth_dot3(ea, ea), b = cloth_dot3(ea, eb), cc = cloth_dot3(eb, eb);
+    const double len2 = cloth_dot3(n, n);
     if (!(len2 > CCOL_PARALLEL_TOL * CCOL_PARALLEL_TOL * a * cc) || !(len2 > 0)) return 0;
     const double len = CCOL_SQRT(len2);
     for (int k = 0; k < 3; ++k) n[k] /= len;
-    const double d = ccol_dot(ea, r), e = ccol_dot(eb, r), den = a * cc - b * b;
+    const double d = cloth_dot3(ea, r), e = cloth_dot3(eb, r), den = a * cc - b * b;
     *s = (b * e - cc * d) / den;
     *u = (a * e - b * d) / den;
     return 1;
@@ -374,7 +359,7 @@ PHIVE_HD int ccol_ee_ccd(const double *p, const double *q, double *t_hit, double
         double ww[4], sep[3];
         ww[0] = 1 - s, ww[1] = s, ww[2] = -(1 - u), ww[3] = -u;
         ccol_combine(x, ww, sep);
-        if (ccol_abs(ccol_dot(sep, nn)) > CCOL_DISTANCE_TOL * size) continue;
+        if (ccol_abs(cloth_dot3(sep, nn)) > CCOL_DISTANCE_TOL * size) continue;
         for (int k = 0; k < 4; ++k) w[k] = ww[k];
         n[0] = nn[0], n[1] = nn[1], n[2] = nn[2];
         ccol_orient(p, q, w, n);
@@ -412,18 +397,18 @@ PHIVE_HD double ccol_closest(int ee, const double *p, const double *x, double *w
     }
     double e0[3], e1[3], nn[3];
     if (ee) {
-        ccol_sub(x + 3, x, e0);
-        ccol_sub(x + 9, x + 6, e1);
+        cloth_sub3(x + 3, x, e0);
+        cloth_sub3(x + 9, x + 6, e1);
     } else {
-        ccol_sub(x + 6, x + 3, e0);
-        ccol_sub(x + 9, x + 3, e1);
+        cloth_sub3(x + 6, x + 3, e0);
+        cloth_sub3(x + 9, x + 3, e1);
     }
-    ccol_cross(e0, e1, nn);
-    if (!(ccol_dot(nn, nn) > 0)) { /* parallel edges: a normal to e0 */
+    cloth_cross3(e0, e1, nn);
+    if (!(cloth_dot3(nn, nn) > 0)) { /* parallel edges: a normal to e0 */
         const double z[3] = {e0[1] == 0 && e0[2] == 0 ? 0.0 : 1.0, e0[1] == 0 && e0[2] == 0 ? 1.0 : 0.0, 0.0};
-        ccol_cross(e0, z, nn);
+        cloth_cross3(e0, z, nn);
     }
-    const double len = CCOL_SQRT(ccol_dot(nn, nn));
+    const double len = CCOL_SQRT(cloth_dot3(nn, nn));
     if (!(len > 0)) {
         *ok = 0;
         return d;
@@ -431,7 +416,7 @@ PHIVE_HD double ccol_closest(int ee, const double *p, const double *x, double *w
     for (int k = 0; k < 3; ++k) n[k] = nn[k] / len;
     double sp[3];
     ccol_combine(p, w, sp);
-    if (ccol_dot(sp, n) < 0) n[0] = -n[0], n[1] = -n[1], n[2] = -n[2];
+    if (cloth_dot3(sp, n) < 0) n[0] = -n[0], n[1] = -n[1], n[2] = -n[2];
     return d;
 }
 
@@ -449,10 +434,10 @@ PHIVE_HD int ccol_proximity(int ee, const double *x, double *dist, double *w, do
         w[0] = 1 - s, w[1] = s, w[2] = -(1 - u), w[3] = -u;
     } else {
         double e0[3], e1[3], b[3];
-        ccol_sub(x + 6, x + 3, e0);
-        ccol_sub(x + 9, x + 3, e1);
-        ccol_cross(e0, e1, nn);
-        const double len = CCOL_SQRT(ccol_dot(nn, nn));
+        cloth_sub3(x + 6, x + 3, e0);
+        cloth_sub3(x + 9, x + 3, e1);
+        cloth_cross3(e0, e1, nn);
+        const double len = CCOL_SQRT(cloth_dot3(nn, nn));
         if (!(len > 0) || !ccol_barycentric(x, x + 3, x + 6, x + 9, b)) return 0;
         if (ccol_min(b[0], ccol_min(b[1], b[2])) < -CCOL_INSIDE_TOL) return 0;
         for (int k = 0; k < 3; ++k) nn[k] /= len;
@@ -460,7 +445,7 @@ PHIVE_HD int ccol_proximity(int ee, const double *x, double *dist, double *w, do
     }
     double sep[3];
     ccol_combine(x, w, sep);
-    const double h = ccol_dot(sep, nn);
+    const double h = cloth_dot3(sep, nn);
     const double sg = h < 0 ? -1.0 : 1.0;
     for (int k = 0; k < 3; ++k) n[k] = sg * nn[k];
     *dist = ccol_abs(h);

@@ -233,10 +233,10 @@ int cloth_obstacle_mesh_init(cloth_obstacle_mesh *o, int n_verts, const double *
     for (int f = 0; f < n_faces; ++f) {
         double p[9], e0[3], e1[3], cr[3];
         for (int k = 0; k < 9; ++k) p[k] = x[3 * faces[3 * f + k / 3] + k % 3];
-        ccol_sub(p + 3, p, e0);
-        ccol_sub(p + 6, p, e1);
-        ccol_cross(e0, e1, cr);
-        fa[f] = sqrt(ccol_dot(cr, cr)) / 2;
+        cloth_sub3(p + 3, p, e0);
+        cloth_sub3(p + 6, p, e1);
+        cloth_cross3(e0, e1, cr);
+        fa[f] = sqrt(cloth_dot3(cr, cr)) / 2;
         o->face_area[f] = (double)fa[f];
         for (int k = 0; k < 3; ++k) o->vert_area[faces[3 * f + k]] += (double)(fa[f] / 3);
     }
@@ -318,17 +318,17 @@ int cloth_obstacle_mesh_sphere(cloth_obstacle_mesh *o, const double *center, dou
         f = g, g = tmp;
     }
     for (int i = 0; i < nv; ++i) {
-        const double len = sqrt(ccol_dot(v + 3 * i, v + 3 * i));
+        const double len = sqrt(cloth_dot3(v + 3 * i, v + 3 * i));
         for (int k = 0; k < 3; ++k) v[3 * i + k] /= len;
     }
     for (int q = 0; q < nf; ++q) { /* outward: the face normal along the centroid */
         double e0[3], e1[3], cr[3], cen[3];
         const double *a = v + 3 * f[3 * q], *b = v + 3 * f[3 * q + 1], *c = v + 3 * f[3 * q + 2];
-        ccol_sub(b, a, e0);
-        ccol_sub(c, a, e1);
-        ccol_cross(e0, e1, cr);
+        cloth_sub3(b, a, e0);
+        cloth_sub3(c, a, e1);
+        cloth_cross3(e0, e1, cr);
         for (int k = 0; k < 3; ++k) cen[k] = a[k] + b[k] + c[k];
-        if (ccol_dot(cr, cen) < 0) {
+        if (cloth_dot3(cr, cen) < 0) {
             const int tmp = f[3 * q + 1];
             f[3 * q + 1] = f[3 * q + 2], f[3 * q + 2] = tmp;
         }
@@ -347,16 +347,16 @@ int cloth_obstacle_mesh_plane(cloth_obstacle_mesh *o, const double *point, const
     if (!(half_size > 0) || !isfinite((double)half_size))
         return err_set("%s: half_size %g must be positive", fn, (double)half_size);
     double n[3] = {normal[0], normal[1], normal[2]};
-    const double len = sqrt(ccol_dot(n, n));
+    const double len = sqrt(cloth_dot3(n, n));
     if (!(len > 0)) return err_set("%s: the normal is zero", fn);
     for (int k = 0; k < 3; ++k) n[k] /= len;
     const int axis = fabs(n[0]) <= fabs(n[1]) && fabs(n[0]) <= fabs(n[2]) ? 0 : fabs(n[1]) <= fabs(n[2]) ? 1 : 2;
     double a[3] = {0, 0, 0}, u[3], v[3];
     a[axis] = 1;
-    ccol_cross(n, a, u);
-    const double lu = sqrt(ccol_dot(u, u));
+    cloth_cross3(n, a, u);
+    const double lu = sqrt(cloth_dot3(u, u));
     for (int k = 0; k < 3; ++k) u[k] /= lu;
-    ccol_cross(n, u, v); /* u × v = n */
+    cloth_cross3(n, u, v); /* u × v = n */
     static const double su[4] = {-1, 1, 1, -1}, sv[4] = {-1, -1, 1, 1};
     double x[12];
     for (int i = 0; i < 4; ++i)
@@ -861,9 +861,9 @@ static void cloth_normals(const cloth_collision *c, const double *x, double *vn,
     for (int f = 0; f < c->n_faces; ++f) {
         double p[9], e0[3], e1[3];
         for (int k = 0; k < 9; ++k) p[k] = x[3 * c->faces[3 * f + k / 3] + k % 3];
-        ccol_sub(p + 3, p, e0);
-        ccol_sub(p + 6, p, e1);
-        ccol_cross(e0, e1, fn + 3 * f);
+        cloth_sub3(p + 3, p, e0);
+        cloth_sub3(p + 6, p, e1);
+        cloth_cross3(e0, e1, fn + 3 * f);
         for (int i = 0; i < 3; ++i)
             for (int k = 0; k < 3; ++k) vn[3 * c->faces[3 * f + i] + k] += fn[3 * f + k];
     }
@@ -929,14 +929,14 @@ int cloth_proximity_find(const cloth_collision *c, const double *x, const cloth_
         /* side of a feature: whether the other one lies against its normal */
         switch (k->type) {
         case CLOTH_PAIR_VF:
-            key_min(best_v, hits, 2 * k->a + (ccol_dot(n, vn + 3 * k->a) < 0), i);
-            key_min(best_f, hits, 2 * k->b + (ccol_dot(n, fnm + 3 * k->b) < 0), i);
+            key_min(best_v, hits, 2 * k->a + (cloth_dot3(n, vn + 3 * k->a) < 0), i);
+            key_min(best_f, hits, 2 * k->b + (cloth_dot3(n, fnm + 3 * k->b) < 0), i);
             break;
         case CLOTH_PAIR_VF_OBS:
-            key_min(best_v, hits, 2 * k->a + (ccol_dot(n, vn + 3 * k->a) < 0), i);
+            key_min(best_v, hits, 2 * k->a + (cloth_dot3(n, vn + 3 * k->a) < 0), i);
             break;
         case CLOTH_PAIR_FV_OBS:
-            key_min(best_f, hits, 2 * k->b + (ccol_dot(n, fnm + 3 * k->b) < 0), i);
+            key_min(best_f, hits, 2 * k->b + (cloth_dot3(n, fnm + 3 * k->b) < 0), i);
             break;
         case CLOTH_PAIR_EE: {
             double ea[3], eb[3];
@@ -944,14 +944,14 @@ int cloth_proximity_find(const cloth_collision *c, const double *x, const cloth_
                 ea[d] = vn[3 * h->ids[0] + d] + vn[3 * h->ids[1] + d];
                 eb[d] = vn[3 * h->ids[2] + d] + vn[3 * h->ids[3] + d];
             }
-            key_min(best_e, hits, 2 * k->a + (ccol_dot(n, ea) < 0), i);
-            key_min(best_e, hits, 2 * k->b + (ccol_dot(n, eb) > 0), i); /* the first edge lies along −n from it */
+            key_min(best_e, hits, 2 * k->a + (cloth_dot3(n, ea) < 0), i);
+            key_min(best_e, hits, 2 * k->b + (cloth_dot3(n, eb) > 0), i); /* the first edge lies along −n from it */
             break;
         }
         default: { /* CLOTH_PAIR_EE_OBS */
             double ea[3];
             for (int d = 0; d < 3; ++d) ea[d] = vn[3 * h->ids[0] + d] + vn[3 * h->ids[1] + d];
-            key_min(best_e, hits, 2 * k->a + (ccol_dot(n, ea) < 0), i);
+            key_min(best_e, hits, 2 * k->a + (cloth_dot3(n, ea) < 0), i);
             break;
         }
         }
@@ -1071,7 +1071,7 @@ static int zone_setup(zone_problem *z, const cloth_zone_constraint *con, const i
             const int v = c->v[s];
             r->w[s] = c->w[s];
             r->l[s] = -1;
-            if (!isfinite((double)c->w[s]) || !isfinite((double)c->mass[s]) || !isfinite(ccol_dot(n, n))) {
+            if (!isfinite((double)c->w[s]) || !isfinite((double)c->mass[s]) || !isfinite(cloth_dot3(n, n))) {
                 err_set("%s: constraint %d has a non-finite weight, mass or normal", fn, idx ? idx[i] : i);
                 goto done;
             }
@@ -1127,7 +1127,7 @@ done:
             for (int s = 0; s < 4; ++s)
                 for (int t = 0; t < 4; ++t)
                     if (r->l[s] >= 0 && r->l[t] == r->l[s]) h += r->w[s] * r->w[t] * z->invm[r->l[s]];
-            r->hkk = h * ccol_dot(r->n, r->n);
+            r->hkk = h * cloth_dot3(r->n, r->n);
         }
     }
     free(mass);
@@ -1144,7 +1144,7 @@ static double zrow_gram(const zrow *a, const zrow *b, const double *invm)
         for (int j = 0; j < 4; ++j)
             if (b->l[j] == a->l[i]) s += a->w[i] * b->w[j] * invm[a->l[i]];
     }
-    return s == 0 ? 0 : s * ccol_dot(a->n, b->n);
+    return s == 0 ? 0 : s * cloth_dot3(a->n, b->n);
 }
 
 /* G_k x − d_k. */
@@ -1152,7 +1152,7 @@ static double zrow_slack(const zrow *r, const double *x)
 {
     double g = -r->d;
     for (int s = 0; s < 4; ++s)
-        if (r->l[s] >= 0) g += r->w[s] * ccol_dot(r->n, x + 3 * r->l[s]);
+        if (r->l[s] >= 0) g += r->w[s] * cloth_dot3(r->n, x + 3 * r->l[s]);
     return g;
 }
 

@@ -15,7 +15,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +22,9 @@
 #include "phive/cloth.h"
 #include "phive/cloth_collision.h"
 #include "phive/errors.h"
-#include "phive/petsc_env.h"
 #include "phive/rng.h"
 
+#include "petsc_fixture.h"
 #include "test_util.h"
 
 #define FRAMES 20
@@ -297,21 +296,6 @@ static void test_collisions(void **state)
     scene_free(&sc);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    if (MPI_Init(NULL, NULL) != MPI_SUCCESS || petsc_start()) return -1;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    petsc_stop();
-    MPI_Finalize();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,5 +305,5 @@ int main(void)
         cmocka_unit_test(test_grid10_kinks),
         cmocka_unit_test(test_collisions),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, petsc_fixture_setup, petsc_fixture_teardown);
 }

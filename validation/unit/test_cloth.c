@@ -25,7 +25,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +32,9 @@
 #include "phive/cloth.h"
 #include "phive/errors.h"
 #include "phive/mesh.h"
-#include "phive/petsc_env.h"
 #include "phive/rng.h"
 
+#include "petsc_fixture.h"
 #include "test_util.h"
 
 #define PHISFT "configs/materials/phisft-init.json"
@@ -820,22 +819,6 @@ static void test_bad_parameters(void **state)
     scene_free(&sc);
 }
 
-
-static int setup(void **state)
-{
-    (void)state;
-    if (MPI_Init(NULL, NULL) != MPI_SUCCESS || petsc_start()) return -1;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    petsc_stop();
-    MPI_Finalize();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -849,5 +832,5 @@ int main(void)
         cmocka_unit_test(test_solver_cholmod_sbaij),
         cmocka_unit_test(test_bad_parameters),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, petsc_fixture_setup, petsc_fixture_teardown);
 }

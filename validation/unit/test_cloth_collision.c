@@ -225,11 +225,11 @@ static void test_obstacles(void **state)
     for (int f = 0; f < s.n_faces; ++f) {
         double p[9], e0[3], e1[3], cr[3], cen[3];
         for (int k = 0; k < 9; ++k) p[k] = s.x0[3 * s.faces[3 * f + k / 3] + k % 3];
-        ccol_sub(p + 3, p, e0);
-        ccol_sub(p + 6, p, e1);
-        ccol_cross(e0, e1, cr);
+        cloth_sub3(p + 3, p, e0);
+        cloth_sub3(p + 6, p, e1);
+        cloth_cross3(e0, e1, cr);
         for (int k = 0; k < 3; ++k) cen[k] = (p[k] + p[3 + k] + p[6 + k]) / 3 - c[k];
-        assert_true(ccol_dot(cr, cen) > 0); /* outward */
+        assert_true(cloth_dot3(cr, cen) > 0); /* outward */
         area += s.face_area[f];
     }
     printf("icosphere (2 subdivisions): area %.5f vs sphere %.5f\n", area, 4 * M_PI * 0.25);
@@ -240,9 +240,9 @@ static void test_obstacles(void **state)
     for (int f = 0; f < 2; ++f) {
         double p[9], e0[3], e1[3], cr[3];
         for (int k = 0; k < 9; ++k) p[k] = pl.x0[3 * pl.faces[3 * f + k / 3] + k % 3];
-        ccol_sub(p + 3, p, e0);
-        ccol_sub(p + 6, p, e1);
-        ccol_cross(e0, e1, cr);
+        cloth_sub3(p + 3, p, e0);
+        cloth_sub3(p + 6, p, e1);
+        cloth_cross3(e0, e1, cr);
         assert_true(cr[2] > 0 && fabs(cr[0]) < 1e-6 && fabs(cr[1]) < 1e-6);
         assert_true(fabs(pl.face_area[f] - 8) < 1e-5);
     }
@@ -316,9 +316,9 @@ static double sq3(const double *a) { return a[0] * a[0] + a[1] * a[1] + a[2] * a
 static double point_segment2(const double *p, const double *a, const double *b)
 {
     double ab[3], ap[3];
-    ccol_sub(b, a, ab), ccol_sub(p, a, ap);
+    cloth_sub3(b, a, ab), cloth_sub3(p, a, ap);
     const double den = sq3(ab);
-    double t = den > 0 ? ccol_dot(ap, ab) / den : 0;
+    double t = den > 0 ? cloth_dot3(ap, ab) / den : 0;
     t = t < 0 ? 0 : t > 1 ? 1 : t;
     double d[3];
     for (int k = 0; k < 3; ++k) d[k] = p[k] - (a[k] + t * ab[k]);
@@ -329,21 +329,21 @@ static double point_segment2(const double *p, const double *a, const double *b)
 static double point_triangle2(const double *p, const double *a, const double *b, const double *c)
 {
     double ab[3], ac[3], n[3];
-    ccol_sub(b, a, ab), ccol_sub(c, a, ac);
-    ccol_cross(ab, ac, n);
+    cloth_sub3(b, a, ab), cloth_sub3(c, a, ac);
+    cloth_cross3(ab, ac, n);
     const double nn = sq3(n);
     if (nn > 0) {
         double ap[3], pr[3];
-        ccol_sub(p, a, ap);
-        const double h = ccol_dot(ap, n) / nn;
+        cloth_sub3(p, a, ap);
+        const double h = cloth_dot3(ap, n) / nn;
         for (int k = 0; k < 3; ++k) pr[k] = p[k] - h * n[k];
         const double *v[3] = {a, b, c};
         int inside = 1;
         for (int e = 0; e < 3; ++e) {
             double ed[3], r[3], cr[3];
-            ccol_sub(v[(e + 1) % 3], v[e], ed), ccol_sub(pr, v[e], r);
-            ccol_cross(ed, r, cr);
-            inside &= ccol_dot(cr, n) >= 0;
+            cloth_sub3(v[(e + 1) % 3], v[e], ed), cloth_sub3(pr, v[e], r);
+            cloth_cross3(ed, r, cr);
+            inside &= cloth_dot3(cr, n) >= 0;
         }
         if (inside) return h * h * nn;
     }
@@ -357,8 +357,8 @@ static double segment_segment2(const double *p0, const double *p1, const double 
     double best = fmin(fmin(point_segment2(p0, q0, q1), point_segment2(p1, q0, q1)),
                        fmin(point_segment2(q0, p0, p1), point_segment2(q1, p0, p1)));
     double d1[3], d2[3], r[3];
-    ccol_sub(p1, p0, d1), ccol_sub(q1, q0, d2), ccol_sub(p0, q0, r);
-    const double a = sq3(d1), e = sq3(d2), b = ccol_dot(d1, d2), c = ccol_dot(d1, r), f = ccol_dot(d2, r);
+    cloth_sub3(p1, p0, d1), cloth_sub3(q1, q0, d2), cloth_sub3(p0, q0, r);
+    const double a = sq3(d1), e = sq3(d2), b = cloth_dot3(d1, d2), c = cloth_dot3(d1, r), f = cloth_dot3(d2, r);
     const double den = a * e - b * b;
     if (den > 1e-14 * a * e) {
         const double s = (b * f - c * e) / den, u = (a * f - b * c) / den;
@@ -374,9 +374,9 @@ static double segment_segment2(const double *p0, const double *p1, const double 
 static double orient(const double *a, const double *b, const double *c, const double *d)
 {
     double ab[3], ac[3], ad[3], cr[3];
-    ccol_sub(b, a, ab), ccol_sub(c, a, ac), ccol_sub(d, a, ad);
-    ccol_cross(ab, ac, cr);
-    return ccol_dot(cr, ad);
+    cloth_sub3(b, a, ab), cloth_sub3(c, a, ac), cloth_sub3(d, a, ad);
+    cloth_cross3(ab, ac, cr);
+    return cloth_dot3(cr, ad);
 }
 
 /* Whether segment pq meets triangle abc (orientation determinants; touching counts). */

@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +20,8 @@
 #include "phive/cloth.h"
 #include "phive/cloth_collision.h"
 #include "phive/errors.h"
-#include "phive/petsc_env.h"
 
+#include "petsc_fixture.h"
 #include "test_util.h"
 
 typedef struct {
@@ -175,25 +174,11 @@ static void test_self_fold(void **state)
     scene_free(&sc);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return MPI_Init(NULL, NULL) != MPI_SUCCESS || petsc_start() ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    petsc_stop();
-    MPI_Finalize();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sphere_drop),
         cmocka_unit_test(test_self_fold),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, petsc_fixture_setup, petsc_fixture_teardown);
 }
