@@ -1,0 +1,475 @@
+/* neus.c — NeuS sampling, rendering, losses and their backward on batched GEMMs (see neus.h). */
+#include "phive/neus.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlp.h"
+#include "nsr_render.h"
+#include "phive/errors.h"
+
+#define PAR_THREADS mlp_elementwise_threads()
+#include "rng.h"
+
+void neus_render_options_default(neus_render_options *o)
+{
+    *o = (neus_render_options){
+        .n_samples = 64, .n_importance = 64, .up_sample_steps = 4, .perturb = 1, .det_importance = 1,
+        .cos_anneal_ratio = 1.0, .gradient = NEUS_GRADIENT_ANALYTIC, .fd_eps = 1e-4, .background = 0,
+        .background_rgb = {0, 0, 0}, .eikonal_radius = 1.2, .color_weight = 1.0, .eikonal_weight = 0.1,
+        .mask_weight = 0.1, .chunk_rays = 64,
+    };
+}
+
+static int check_options(const neus_render_options *o)
+{
+    if (o->n_samples < 2) return err_set("neus: n_samples %d < 2", o->n_samples);
+    if (o->n_importance < 0 || o->up_sample_steps < 0 ||
+        (o->n_importance > 0 && (o->up_sample_steps == 0 || o->n_importance % o->up_sample_steps != 0)))
+        return err_set("neus: n_importance %d is not a multiple of up_sample_steps %d", o->n_importance,
+                       o->up_sample_steps);
+    if (o->n_importance > 510) return err_set("neus: n_importance %d > 510", o->n_importance);
+    if (o->up_sample_steps > 30) return err_set("neus: up_sample_steps %d > 30", o->up_sample_steps);
+    if (o->gradient != NEUS_GRADIENT_ANALYTIC && o->gradient != NEUS_GRADIENT_FD)
+        return err_set("neus: unknown gradient mode %d", (int)o->gradient);
+    if (o->gradient == NEUS_GRADIENT_FD && !(o->fd_eps > 0)) return err_set("neus: fd_eps %g <= 0", o->fd_eps);
+    if (!(o->cos_anneal_ratio >= 0 && o->cos_anneal_ratio <= 1))
+        return err_set("neus: cos_anneal_ratio %g outside [0, 1]", o->cos_anneal_ratio);
+    if (o->chunk_rays < 1) return err_set("neus: chunk_rays %d < 1", o->chunk_rays);
+    return 0;
+}
+
+/* ---- workspace ------------------------------------------------------------------------------ */
+
+static real *alloc_reals(size_t n, int *failed)
+{
+    real *p = malloc((n > 0 ? n : 1) * sizeof(real));
+    if (!p) *failed = 1;
+    return p;
+}
+
+int neus_workspace_alloc(neus_workspace *ws, const neus_model *m, const neus_render_options *o, int max_rays)
+{
+    memset(ws, 0, sizeof *ws);
+    if (check_options(o)) return -1;
+    if (max_rays < 1) return err_set("neus: workspace for %d rays", max_rays);
+    if (m->enc_xyz.ops->has_params || m->enc_dir.ops->has_params)
+        return err_set("neus: encodings with parameters are not supported by the renderer yet");
+    if (o->gradient == NEUS_GRADIENT_ANALYTIC && !m->enc_xyz.ops->jvp)
+        return err_set("neus: the %s encoding has no jvp: use the FD SDF gradient", m->enc_xyz.ops->name);
+    const size_t N = (size_t)max_rays, S = (size_t)(o->n_samples + o->n_importance);
+    const int chunk = o->chunk_rays < max_rays ? o->chunk_rays : max_rays;
+    const size_t R = (size_t)chunk * S, taps = o->gradient == NEUS_GRADIENT_FD ? 5 : 1, R5 = taps * R;
+    const size_t per = o->n_importance > 0 ? (size_t)(o->n_importance / o->up_sample_steps) : 1;
+    ws->max_rays = max_rays;
+    ws->chunk_rays = chunk;
+    ws->n_per_ray = (int)S;
+    ws->gradient = o->gradient;
+    int failed = 0;
+    ws->z = alloc_reals(N * S, &failed);
+    ws->mid = alloc_reals(N * S, &failed);
+    ws->sdf = alloc_reals(N * S, &failed);
+    ws->gradient_out = alloc_reals(N * S * 3, &failed);
+    ws->weights = alloc_reals(N * S, &failed);
+    ws->color = alloc_reals(N * 3, &failed);
+    ws->weight_sum = alloc_reals(N, &failed);
+    ws->z_tmp = alloc_reals(N * S, &failed);
+    ws->sdf_cur = alloc_reals(N * S, &failed);
+    ws->sdf_tmp = alloc_reals(N * S, &failed);
+    ws->z_new = alloc_reals(N * per, &failed);
+    ws->sdf_new = alloc_reals(N * per, &failed);
+    ws->scratch = alloc_reals(N * 3 * S + R, &failed);
+    ws->pts = alloc_reals(R5 * 3, &failed);
+    ws->enc_dir = alloc_reals((size_t)chunk * m->n_enc_dir, &failed);
+    if (o->gradient == NEUS_GRADIENT_ANALYTIC) {
+        ws->grad_u = alloc_reals(R * m->n_enc_xyz, &failed);
+        ws->grad_g_u = alloc_reals(R * m->n_enc_xyz, &failed);
+    }
+    ws->sdf_adj = alloc_reals(R5 * m->sdf_out, &failed);
+    ws->grad_adj = alloc_reals(R * 3, &failed);
+    ws->rgb = alloc_reals(R * 3, &failed);
+    ws->rgb_adj = alloc_reals(R * 3, &failed);
+    ws->color_in_adj = alloc_reals(R * m->color_in, &failed);
+    ws->alpha = alloc_reals(R, &failed);
+    ws->trans = alloc_reals(R, &failed);
+    ws->inside = alloc_reals(R, &failed);
+    ws->dists = alloc_reals(R, &failed);
+    ws->ray_grad_s = malloc((size_t)chunk * sizeof(double));
+    if (failed || !ws->ray_grad_s) {
+        neus_workspace_free(ws, m);
+        return err_set("neus: out of memory for a workspace of %d rays × %zu samples", max_rays, S);
+    }
+    if (mlp_buffers_alloc_ex(&ws->sdf_buf, &m->sdf, (int)R5, o->gradient == NEUS_GRADIENT_ANALYTIC) ||
+        mlp_buffers_alloc(&ws->color_buf, &m->color, (int)R)) {
+        neus_workspace_free(ws, m);
+        return -1;
+    }
+    return 0;
+}
+
+void neus_workspace_free(neus_workspace *ws, const neus_model *m)
+{
+    real *arrays[] = {ws->z, ws->mid, ws->sdf, ws->gradient_out, ws->weights, ws->color, ws->weight_sum, ws->z_tmp,
+                      ws->sdf_cur, ws->sdf_tmp, ws->z_new, ws->sdf_new, ws->scratch, ws->pts, ws->enc_dir,
+                      ws->grad_u, ws->grad_g_u, ws->sdf_adj, ws->grad_adj, ws->rgb, ws->rgb_adj, ws->color_in_adj,
+                      ws->alpha, ws->trans, ws->inside, ws->dists};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; ++i) free(arrays[i]);
+    free(ws->ray_grad_s);
+    if (ws->sdf_buf.act[0]) mlp_buffers_free(&ws->sdf_buf, &m->sdf);
+    if (ws->color_buf.act[0]) mlp_buffers_free(&ws->color_buf, &m->color);
+    memset(ws, 0, sizeof *ws);
+}
+
+static int check_batch(const neus_ray_batch *rays, const neus_workspace *ws)
+{
+    if (rays->n < 0 || rays->n > ws->max_rays)
+        return err_set("neus: %d rays for a workspace of %d", rays->n, ws->max_rays);
+    if (rays->n > 0 && (!rays->origin || !rays->direction || !rays->near || !rays->far))
+        return err_set("neus: a ray batch without origins, directions or near/far");
+    for (int b = 0; b < rays->n; ++b) {
+        const real *o = rays->origin + 3 * b, *d = rays->direction + 3 * b;
+        double len = sqrt((double)d[0] * d[0] + (double)d[1] * d[1] + (double)d[2] * d[2]);
+        if (!isfinite(o[0]) || !isfinite(o[1]) || !isfinite(o[2]) || !isfinite(len) || !isfinite(rays->near[b]) ||
+            !isfinite(rays->far[b]))
+            return err_set("neus: ray %d has a non-finite origin, direction or near/far", b);
+        if (fabs(len - 1) > 1e-3) return err_set("neus: ray %d has a direction of length %g (unit expected)", b, len);
+        if (!(rays->far[b] > rays->near[b]))
+            return err_set("neus: ray %d has far %g <= near %g", b, (double)rays->far[b], (double)rays->near[b]);
+    }
+    return 0;
+}
+
+static int check_targets(const neus_render_options *o, const neus_ray_batch *rays)
+{
+    for (int b = 0; b < rays->n; ++b) {
+        const real *c = rays->rgb + 3 * b;
+        if (!isfinite(c[0]) || !isfinite(c[1]) || !isfinite(c[2]) || (o->mask_weight > 0 && !isfinite(rays->mask[b])))
+            return err_set("neus: ray %d has a non-finite target colour or mask", b);
+    }
+    return 0;
+}
+
+/* ---- sampling ------------------------------------------------------------------------------- */
+
+/* f of point o_b + z[b·stride + j0 + j]·d_b for every ray b and j < count, into out[b·out_stride + j]. */
+static void eval_sdf_along(const neus_model *m, const param_set *p, neus_workspace *ws, const neus_ray_batch *rays,
+                           const real *z, int stride, int j0, int count, real *out, int out_stride)
+{
+    const long total = (long)rays->n * count;
+    const int capacity = ws->sdf_buf.capacity, n_out = m->sdf_out, n_layers = m->sdf.n_layers;
+    for (long start = 0; start < total; start += capacity) {
+        int rows = (int)(total - start < capacity ? total - start : capacity);
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 4096))
+        for (int i = 0; i < rows; ++i) {
+            long k = start + i;
+            int b = (int)(k / count), j = (int)(k % count);
+            real t = z[(size_t)b * stride + j0 + j];
+            for (int c = 0; c < 3; ++c) ws->pts[3 * (size_t)i + c] = rays->origin[3 * b + c] + t * rays->direction[3 * b + c];
+        }
+        m->enc_xyz.ops->forward(&m->enc_xyz, p, ws->pts, rows, ws->sdf_buf.act[0]);
+        mlp_forward_cols(&m->sdf, p, &ws->sdf_buf, rows, 1);
+        const real *y = ws->sdf_buf.act[n_layers];
+        for (int i = 0; i < rows; ++i) {
+            long k = start + i;
+            out[(k / count) * out_stride + k % count] = y[(size_t)i * n_out];
+        }
+    }
+}
+
+static void sort_small(real *v, int n)
+{
+    for (int i = 1; i < n; ++i) {
+        real x = v[i];
+        int j = i - 1;
+        for (; j >= 0 && v[j] > x; --j) v[j + 1] = v[j];
+        v[j + 1] = x;
+    }
+}
+
+int neus_sample(const neus_model *m, const param_set *p, const neus_render_options *o, const neus_ray_batch *rays,
+                const rng_t *rng, uint64_t stream, neus_workspace *ws)
+{
+    if (check_options(o) || check_batch(rays, ws)) return -1;
+    if (o->n_samples + o->n_importance != ws->n_per_ray)
+        return err_set("neus: %d + %d samples per ray for a workspace of %d", o->n_samples, o->n_importance,
+                       ws->n_per_ray);
+    if (!rng && (o->perturb || (!o->det_importance && o->n_importance > 0)))
+        return err_set("neus: random sampling needs a generator");
+    const int N = rays->n, S = ws->n_per_ray, n0 = o->n_samples;
+    const int per = o->n_importance > 0 ? o->n_importance / o->up_sample_steps : 0;
+    real *z = ws->z, *f = ws->sdf_cur;
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && ((long)N * S > 4096))
+    for (int b = 0; b < N; ++b) {
+        real shift = 0;
+        if (o->perturb) {
+            double u[2];
+            rng_uniform2_at(rng, stream, 256 * (rays->first + (uint64_t)b), u);
+            shift = (real)((u[0] - 0.5) * 2.0 / n0);
+        }
+        neus_ray_coarse(n0, rays->near[b], rays->far[b], shift, z + (size_t)b * S);
+    }
+    eval_sdf_along(m, p, ws, rays, z, S, 0, n0, f, S);
+    int cur = n0;
+    for (int step = 0; per > 0 && step < o->up_sample_steps; ++step) {
+        const real inv_s = (real)(64.0 * (double)(1 << step));
+        const int last = step + 1 == o->up_sample_steps;
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && ((long)N * S > 4096))
+        for (int b = 0; b < N; ++b) {
+            real *w = ws->scratch + (size_t)b * 3 * S, *cdf = w + S, *u = cdf + S;
+            const real *zb = z + (size_t)b * S;
+            neus_upsample_weights(cur, zb, f + (size_t)b * S, rays->origin + 3 * b, rays->direction + 3 * b, inv_s, w);
+            if (!o->det_importance) {
+                for (int k = 0; k < per; ++k) {
+                    int idx = step * per + k;
+                    double uu[2];
+                    rng_uniform2_at(rng, stream, 256 * (rays->first + (uint64_t)b) + 1 + (uint64_t)(idx / 2), uu);
+                    u[k] = (real)uu[idx % 2];
+                }
+                sort_small(u, per);
+            }
+            neus_sample_pdf(cur, zb, w, per, o->det_importance ? NULL : u, cdf, ws->z_new + (size_t)b * per);
+        }
+        if (!last) eval_sdf_along(m, p, ws, rays, ws->z_new, per, 0, per, ws->sdf_new, per);
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && ((long)N * S > 4096))
+        for (int b = 0; b < N; ++b) {
+            real *zb = z + (size_t)b * S, *fb = f + (size_t)b * S;
+            real *zt = ws->z_tmp + (size_t)b * S, *ft = ws->sdf_tmp + (size_t)b * S;
+            neus_merge_sorted(cur, zb, last ? NULL : fb, per, ws->z_new + (size_t)b * per,
+                              last ? NULL : ws->sdf_new + (size_t)b * per, zt, last ? NULL : ft);
+            memcpy(zb, zt, (size_t)(cur + per) * sizeof(real));
+            if (!last) memcpy(fb, ft, (size_t)(cur + per) * sizeof(real));
+        }
+        cur += per;
+    }
+    ws->n_rays = N;
+    return 0;
+}
+
+/* ---- normalisers ---------------------------------------------------------------------------- */
+
+static real ray_mask(const neus_render_options *o, const neus_ray_batch *rays, int b)
+{
+    return o->mask_weight > 0 ? (rays->mask[b] > (real)0.5 ? (real)1 : (real)0) : (real)1;
+}
+
+void neus_count(const neus_render_options *o, const neus_ray_batch *rays, const neus_workspace *ws,
+                neus_normalizers *norm)
+{
+    const int S = ws->n_per_ray;
+    const real last = (real)(2.0 / o->n_samples);
+    double mask_sum = 0, count = 0;
+    for (int b = 0; b < rays->n; ++b) {
+        if (rays->mask || o->mask_weight <= 0) mask_sum += ray_mask(o, rays, b);
+        const real *zb = ws->z + (size_t)b * S;
+        for (int i = 0; i < S; ++i) {
+            real dist = i + 1 < S ? zb[i + 1] - zb[i] : last, t = zb[i] + dist * (real)0.5, pt[3];
+            for (int c = 0; c < 3; ++c) pt[c] = rays->origin[3 * b + c] + t * rays->direction[3 * b + c];
+            count += neus_norm3(pt) < (real)o->eikonal_radius;
+        }
+    }
+    norm->rays = rays->n;
+    norm->mask_sum = mask_sum;
+    norm->eikonal_count = count;
+}
+
+/* ---- forward and backward of one chunk ------------------------------------------------------ */
+
+typedef struct {
+    const neus_model *m;
+    param_set *p;
+    const neus_render_options *o;
+    const neus_ray_batch *rays;
+    neus_normalizers norm;
+    int backward, with_loss;
+    real inv_s;
+    real bg[3];
+    neus_workspace *ws;
+    neus_loss sums;
+    double grad_s;
+} neus_pass;
+
+static void chunk_run(neus_pass *ps, int r0, int nr)
+{
+    const neus_model *m = ps->m;
+    const neus_render_options *o = ps->o;
+    const neus_ray_batch *rays = ps->rays;
+    neus_workspace *ws = ps->ws;
+    param_set *p = ps->p;
+    const int S = ws->n_per_ray, R = nr * S, fd = o->gradient == NEUS_GRADIENT_FD, rows_sdf = fd ? 5 * R : R;
+    const int nd = m->n_enc_dir, O = m->sdf_out, CI = m->color_in, nf = m->cfg.sdf_features;
+    const real s = ps->inv_s, ratio = (real)o->cos_anneal_ratio, eps = (real)o->fd_eps;
+    const real *bg = o->background ? ps->bg : NULL;
+    real *mid = ws->mid + (size_t)r0 * S, *f = ws->sdf + (size_t)r0 * S, *g = ws->gradient_out + (size_t)r0 * S * 3;
+    real *w = ws->weights + (size_t)r0 * S, *pts = ws->pts;
+    const real *origin = rays->origin + 3 * r0, *dir = rays->direction + 3 * r0;
+
+    /* sections, points (+ FD taps), view-direction encoding */
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
+    for (int b = 0; b < nr; ++b) {
+        neus_ray_sections(S, ws->z + (size_t)(r0 + b) * S, (real)(2.0 / o->n_samples), mid + (size_t)b * S,
+                          ws->dists + (size_t)b * S);
+        for (int i = b * S; i < (b + 1) * S; ++i) {
+            real pt[3];
+            for (int c = 0; c < 3; ++c) pt[c] = pts[3 * (size_t)i + c] = origin[3 * b + c] + mid[i] * dir[3 * b + c];
+            ws->inside[i] = neus_norm3(pt) < (real)o->eikonal_radius;
+            for (int k = 0; fd && k < 4; ++k)
+                for (int c = 0; c < 3; ++c) pts[3 * ((size_t)(k + 1) * R + i) + c] = pt[c] + eps * neus_tap(k, c);
+        }
+    }
+    m->enc_dir.ops->forward(&m->enc_dir, p, dir, nr, ws->enc_dir);
+
+    /* SDF, features and ∇f */
+    mlp_buffers *sb = &ws->sdf_buf;
+    m->enc_xyz.ops->forward(&m->enc_xyz, p, pts, rows_sdf, sb->act[0]);
+    mlp_forward(&m->sdf, p, sb, rows_sdf);
+    const real *y = sb->act[m->sdf.n_layers];
+    if (!fd) {
+        mlp_input_gradient(&m->sdf, p, sb, R, 0, ws->grad_u);
+        m->enc_xyz.ops->backward(&m->enc_xyz, p, pts, sb->act[0], R, ws->grad_u, g, 0);
+    }
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
+    for (int i = 0; i < R; ++i) {
+        f[i] = y[(size_t)i * O];
+        if (fd) {
+            real gi[3] = {0, 0, 0};
+            for (int k = 0; k < 4; ++k) {
+                real tap = y[((size_t)(k + 1) * R + i) * O];
+                for (int c = 0; c < 3; ++c) gi[c] += neus_tap(k, c) * tap;
+            }
+            for (int c = 0; c < 3; ++c) g[3 * (size_t)i + c] = gi[c] / (4 * eps);
+        }
+    }
+
+    /* colour network: [x, PE(d), ∇f, feature] → sigmoid */
+    mlp_buffers *cb = &ws->color_buf;
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
+    for (int i = 0; i < R; ++i) {
+        real *row = cb->act[0] + (size_t)i * CI;
+        memcpy(row, pts + 3 * (size_t)i, 3 * sizeof(real));
+        memcpy(row + 3, ws->enc_dir + (size_t)(i / S) * nd, (size_t)nd * sizeof(real));
+        memcpy(row + 3 + nd, g + 3 * (size_t)i, 3 * sizeof(real));
+        memcpy(row + 6 + nd, y + (size_t)i * O + 1, (size_t)nf * sizeof(real));
+    }
+    mlp_forward(&m->color, p, cb, R);
+    const real *logits = cb->act[m->color.n_layers];
+    for (long j = 0; j < 3L * R; ++j) ws->rgb[j] = neus_sigmoid(logits[j]);
+
+    /* render */
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
+    for (int b = 0; b < nr; ++b) {
+        size_t k = (size_t)b * S;
+        neus_ray_forward(S, f + k, g + 3 * k, ws->rgb + 3 * k, ws->dists + k, dir + 3 * b, s, ratio, bg,
+                         ws->alpha + k, ws->trans + k, w + k, ws->color + 3 * (size_t)(r0 + b),
+                         ws->weight_sum + r0 + b);
+    }
+    if (!ps->with_loss) return;
+
+    /* losses and their gradients w.r.t. C, W and ∇f */
+    const double color_den = ps->norm.mask_sum + 1e-5, eik_den = ps->norm.eikonal_count + 1e-5;
+    const double rays_den = ps->norm.rays > 0 ? ps->norm.rays : 1;
+    real *grad_c_all = ws->scratch, *grad_w_all = ws->scratch + 3 * (size_t)nr;
+    for (int b = 0; b < nr; ++b) {
+        const int gb = r0 + b;
+        const real mk = ray_mask(o, rays, gb);
+        const real *C = ws->color + 3 * (size_t)gb, *target = rays->rgb + 3 * (size_t)gb;
+        for (int c = 0; c < 3; ++c) {
+            double e = (double)C[c] - (double)target[c];
+            ps->sums.color += fabs(e) * mk / color_den;
+            ps->sums.sq_error += e * e * mk;
+            grad_c_all[3 * b + c] = (real)(o->color_weight * (e > 0 ? 1.0 : (e < 0 ? -1.0 : 0.0)) * mk / color_den);
+        }
+        grad_w_all[b] = 0;
+        if (o->mask_weight > 0) {
+            real dW;
+            ps->sums.mask += neus_mask_bce(ws->weight_sum[gb], mk, &dW) / rays_den;
+            grad_w_all[b] = (real)(o->mask_weight * dW / rays_den);
+        }
+    }
+    for (int i = 0; i < R; ++i) {
+        real dg[3];
+        real e = neus_eikonal(g + 3 * (size_t)i, dg);
+        real k = ws->inside[i] > 0 ? (real)(o->eikonal_weight / eik_den) : (real)0;
+        if (ws->inside[i] > 0) ps->sums.eikonal += e / eik_den;
+        for (int c = 0; c < 3; ++c) ws->grad_adj[3 * (size_t)i + c] = k * dg[c];
+    }
+    if (!ps->backward) return;
+
+    /* backward of the render: dL/df (column 0 of sdf_adj), dL/d∇f, dL/dc, dL/ds */
+    real *grad_f = ws->scratch + 4 * (size_t)nr;
+    memset(grad_f, 0, (size_t)R * sizeof(real));
+    memset(ws->rgb_adj, 0, 3 * (size_t)R * sizeof(real));
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
+    for (int b = 0; b < nr; ++b) {
+        size_t k = (size_t)b * S;
+        ws->ray_grad_s[b] = neus_ray_backward(S, f + k, g + 3 * k, ws->rgb + 3 * k, ws->dists + k, dir + 3 * b, s, ratio,
+                                              bg, ws->alpha + k, ws->trans + k, w + k, grad_c_all + 3 * b, grad_w_all[b],
+                                              NULL, grad_f + k, ws->grad_adj + 3 * k, ws->rgb_adj + 3 * k);
+    }
+    for (int b = 0; b < nr; ++b) ps->grad_s += ws->ray_grad_s[b];
+
+    /* colour network backward: through the sigmoid, into ∇f and the features */
+    for (long j = 0; j < 3L * R; ++j) ws->rgb_adj[j] *= ws->rgb[j] * (1 - ws->rgb[j]);
+    mlp_backward(&m->color, p, cb, R, ws->rgb_adj, ws->color_in_adj);
+    real *ya = ws->sdf_adj;
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
+    for (int i = 0; i < R; ++i) {
+        const real *cin = ws->color_in_adj + (size_t)i * CI;
+        for (int c = 0; c < 3; ++c) ws->grad_adj[3 * (size_t)i + c] += cin[3 + nd + c];
+        real *row = ya + (size_t)i * O;
+        row[0] = grad_f[i];
+        memcpy(row + 1, cin + 6 + nd, (size_t)nf * sizeof(real));
+    }
+
+    /* SDF network backward, with the gradient path */
+    if (!fd) {
+        m->enc_xyz.ops->jvp(&m->enc_xyz, p, pts, sb->act[0], R, ws->grad_adj, ws->grad_g_u);
+        mlp_backward_second(&m->sdf, p, sb, R, 0, ya, ws->grad_g_u, NULL);
+    } else {
+        const real scale = 1 / (4 * eps);
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
+        for (int i = 0; i < R; ++i) {
+            const real *gi = ws->grad_adj + 3 * (size_t)i;
+            for (int k = 0; k < 4; ++k) {
+                real *row = ya + ((size_t)(k + 1) * R + i) * O;
+                memset(row, 0, (size_t)O * sizeof(real));
+                row[0] = scale * (neus_tap(k, 0) * gi[0] + neus_tap(k, 1) * gi[1] + neus_tap(k, 2) * gi[2]);
+            }
+        }
+        mlp_backward(&m->sdf, p, sb, rows_sdf, ya, NULL);
+    }
+}
+
+int neus_forward(const neus_model *m, param_set *p, const neus_render_options *o, const neus_ray_batch *rays,
+                 const neus_normalizers *norm, int backward, neus_workspace *ws, neus_loss *loss)
+{
+    if (check_options(o) || check_batch(rays, ws)) return -1;
+    if (o->gradient != ws->gradient) return err_set("neus: the workspace was made for the other SDF gradient mode");
+    if (o->n_samples + o->n_importance != ws->n_per_ray)
+        return err_set("neus: %d + %d samples per ray for a workspace of %d", o->n_samples, o->n_importance,
+                       ws->n_per_ray);
+    if (rays->n != ws->n_rays) return err_set("neus: %d rays, but neus_sample sampled %d", rays->n, ws->n_rays);
+    const int with_loss = rays->rgb != NULL;
+    if (with_loss && o->mask_weight > 0 && !rays->mask) return err_set("neus: mask_weight > 0 needs the rays' masks");
+    if (backward && !with_loss) return err_set("neus: a backward pass needs targets");
+    if (with_loss && check_targets(o, rays)) return -1;
+    neus_pass ps = {.m = m, .p = p, .o = o, .rays = rays, .backward = backward, .with_loss = with_loss, .ws = ws};
+    ps.inv_s = (real)neus_inv_s(m, p);
+    for (int c = 0; c < 3; ++c) ps.bg[c] = (real)o->background_rgb[c];
+    if (norm) ps.norm = *norm;
+    else if (with_loss) neus_count(o, rays, ws, &ps.norm);
+    for (int r0 = 0; r0 < rays->n; r0 += ws->chunk_rays)
+        chunk_run(&ps, r0, rays->n - r0 < ws->chunk_rays ? rays->n - r0 : ws->chunk_rays);
+    if (backward) {
+        /* s = clip(exp(10 v)): ds/dv = 10 s inside the clip */
+        double s = exp(10.0 * (double)*params_values(p, m->variance));
+        if (s >= 1e-6 && s <= 1e6) *params_grads(p, m->variance) += (real)(ps.grad_s * 10.0 * s);
+    }
+    if (loss) {
+        *loss = ps.sums;
+        loss->total = o->color_weight * ps.sums.color + o->eikonal_weight * ps.sums.eikonal +
+                      o->mask_weight * ps.sums.mask;
+        loss->inv_s = ps.inv_s;
+    }
+    return 0;
+}

@@ -1,0 +1,622 @@
+/* grad_neus.c — NeuS model and renderer against central finite differences (real = double).
+ *
+ * 1. MLP extensions: skip connection and weight normalisation (Softplus β = 3
+ *    and NeuS's 100, ReLU), L = Σ c ⊙ y: every parameter and input.
+ * 2. The input gradient G = ∂y_k/∂u against differences of y_k, and the double
+ *    backward of L = Σ c ⊙ y + Σ a ⊙ G: every parameter and input.
+ * 3. Positional encoding: the vjp (backward) and jvp against differences.
+ * 4. The per-ray render (kernels/nsr_render.h) of one ray: L = Σ C̄·C + W̄·W +
+ *    Σ w̄·w w.r.t. every f_i, g_i, c_i and s, cos annealing ratios 0, 0.3, 1,
+ *    with and without background.
+ * 5. A batch of rays through the per-ray functions and the loss terms (L1
+ *    colour with masks, mask BCE, Eikonal), w.r.t. every per-sample input.
+ * 6. The whole pipeline on a small network (skip, weight norm, PE): the batch
+ *    loss of neus_forward at fixed samples w.r.t. every parameter (including
+ *    the variance), for the analytic and the FD SDF gradient, in chunks.
+ * 7. The SDF gradient at NeuS's default sizes: analytic against a fine central
+ *    difference, and the tetrahedral FD at several ε against the analytic one
+ *    (figures printed for the report).
+ * Errors are relative to the entry, floored at 1e-3 of the largest gradient
+ * (as grad_mlp.c); each test prints its worst and asserts ≤ 1e-5 (1e-6 where
+ * the op is simple).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlp.h"
+#include "nsr_render.h"
+#include "nsr_rays.h"
+#include "phive/mlp.h"
+#include "phive/neus.h"
+
+_Static_assert(sizeof(real) == sizeof(double), "grad_neus is built with real = double");
+
+static double relative_error(double analytic, double numeric, double scale)
+{
+    return fabs(analytic - numeric) / fmax(1e-3 * scale, fmax(fabs(analytic), fabs(numeric)));
+}
+
+static double largest(const real *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; ++i) m = fmax(m, fabs(v[i]));
+    return m;
+}
+
+static double uniform(rng_t *rng, double lo, double hi) { return lo + (hi - lo) * rng_uniform(rng); }
+
+/* ---- 1, 2: MLP with skip and weight norm ------------------------------------------------------ */
+
+#define ROWS 5
+#define N_IN 6
+#define N_OUT 3
+#define WIDTH 9
+
+typedef struct {
+    mlp net;
+    param_set p;
+    mlp_buffers b;
+    real x[ROWS * N_IN], c[ROWS * N_OUT], a[ROWS * N_IN], G[ROWS * N_IN];
+    int second; /* loss includes Σ a·G */
+    int output;
+} mlp_fixture;
+
+static void mlp_setup(mlp_fixture *f, double beta, int skip, int weight_norm, int second, uint64_t seed)
+{
+    rng_t rng;
+    rng_seed(&rng, seed, 0);
+    memset(f, 0, sizeof *f);
+    params_init(&f->p);
+    mlp_shape s = {.n_in = N_IN, .width = WIDTH, .hidden_layers = 3, .n_out = N_OUT, .beta = beta, .skip = skip,
+                   .weight_norm = weight_norm};
+    assert_int_equal(mlp_declare_ex(&f->net, &f->p, "m", &s), 0);
+    assert_int_equal(params_allocate(&f->p), 0);
+    for (size_t i = 0; i < f->p.count; ++i) f->p.values[i] = 0.6 * rng_normal(&rng);
+    if (weight_norm) /* gains of either sign and away from 0 */
+        for (int l = 0; l < f->net.n_layers; ++l) {
+            real *g = params_values(&f->p, f->net.gain[l]);
+            for (int o = 0; o < mlp_layer_out(&f->net, l); ++o) g[o] = (rng_uniform(&rng) < 0.5 ? -1 : 1) * uniform(&rng, 0.5, 2);
+        }
+    for (int i = 0; i < ROWS * N_IN; ++i) f->x[i] = 2 * rng_uniform(&rng) - 1;
+    for (int i = 0; i < ROWS * N_OUT; ++i) f->c[i] = rng_normal(&rng);
+    for (int i = 0; i < ROWS * N_IN; ++i) f->a[i] = rng_normal(&rng);
+    f->second = second;
+    f->output = 1;
+    assert_int_equal(mlp_buffers_alloc_ex(&f->b, &f->net, ROWS, second), 0);
+}
+
+static void mlp_teardown(mlp_fixture *f)
+{
+    mlp_buffers_free(&f->b, &f->net);
+    params_free(&f->p);
+}
+
+static double mlp_loss(mlp_fixture *f)
+{
+    memcpy(f->b.act[0], f->x, sizeof f->x);
+    mlp_forward(&f->net, &f->p, &f->b, ROWS);
+    double sum = 0;
+    for (int i = 0; i < ROWS * N_OUT; ++i) sum += f->c[i] * f->b.act[f->net.n_layers][i];
+    if (f->second) {
+        mlp_input_gradient(&f->net, &f->p, &f->b, ROWS, f->output, f->G);
+        for (int i = 0; i < ROWS * N_IN; ++i) sum += f->a[i] * f->G[i];
+    }
+    return sum;
+}
+
+static double mlp_check(double beta, int skip, int weight_norm, int second, uint64_t seed)
+{
+    mlp_fixture f;
+    mlp_setup(&f, beta, skip, weight_norm, second, seed);
+    real grad_in[ROWS * N_IN];
+    params_zero_grads(&f.p);
+    mlp_loss(&f);
+    if (second) mlp_backward_second(&f.net, &f.p, &f.b, ROWS, f.output, f.c, f.a, grad_in);
+    else mlp_backward(&f.net, &f.p, &f.b, ROWS, f.c, grad_in);
+    real *first = malloc(f.p.count * sizeof(real));
+    memcpy(first, f.p.grads, f.p.count * sizeof(real));
+    /* backward accumulates: a second pass doubles the parameter gradient */
+    mlp_loss(&f);
+    if (second) mlp_backward_second(&f.net, &f.p, &f.b, ROWS, f.output, f.c, f.a, NULL);
+    else mlp_backward(&f.net, &f.p, &f.b, ROWS, f.c, NULL);
+    for (size_t i = 0; i < f.p.count; ++i) assert_true(fabs(f.p.grads[i] - 2 * first[i]) <= 1e-12 * (1 + fabs(first[i])));
+
+    /* the second-order loss is larger (Σ a·G): roundoff, not truncation, limits a smaller h */
+    const double h = beta > 10 && !second ? 1e-7 : 1e-6;
+    const double scale = fmax(largest(first, f.p.count), largest(grad_in, ROWS * N_IN));
+    double worst = 0;
+    for (size_t i = 0; i < f.p.count; ++i) {
+        real saved = f.p.values[i];
+        f.p.values[i] = saved + h;
+        double up = mlp_loss(&f);
+        f.p.values[i] = saved - h;
+        double down = mlp_loss(&f);
+        f.p.values[i] = saved;
+        worst = fmax(worst, relative_error(first[i], (up - down) / (2 * h), scale));
+    }
+    for (int i = 0; i < ROWS * N_IN; ++i) {
+        real saved = f.x[i];
+        f.x[i] = saved + h;
+        double up = mlp_loss(&f);
+        f.x[i] = saved - h;
+        double down = mlp_loss(&f);
+        f.x[i] = saved;
+        worst = fmax(worst, relative_error(grad_in[i], (up - down) / (2 * h), scale));
+    }
+    free(first);
+    mlp_teardown(&f);
+    return worst;
+}
+
+static void test_mlp_skip_weight_norm(void **state)
+{
+    (void)state;
+    double a = mlp_check(3.0, 2, 1, 0, 11), b = mlp_check(100.0, 2, 1, 0, 12), c = mlp_check(0.0, 3, 0, 0, 13);
+    double d = mlp_check(3.0, 0, 1, 0, 14), e = mlp_check(3.0, 1, 0, 0, 15);
+    printf("mlp skip+wn beta=3 %.3g, skip+wn beta=100 %.3g, relu skip %.3g, wn only %.3g, skip at 1 %.3g\n", a, b, c,
+           d, e);
+    assert_true(fmax(fmax(a, b), fmax(c, fmax(d, e))) < 1e-6);
+}
+
+/* G = ∂y_k/∂u against central differences of y_k. */
+static double input_gradient_check(double beta, int skip, int weight_norm, uint64_t seed)
+{
+    mlp_fixture f;
+    mlp_setup(&f, beta, skip, weight_norm, 1, seed);
+    mlp_loss(&f);
+    real G[ROWS * N_IN];
+    memcpy(G, f.G, sizeof G);
+    const double h = 1e-6;
+    double worst = 0, scale = largest(G, ROWS * N_IN);
+    for (int i = 0; i < ROWS * N_IN; ++i) {
+        real saved = f.x[i];
+        int row = i / N_IN;
+        f.x[i] = saved + h;
+        memcpy(f.b.act[0], f.x, sizeof f.x);
+        mlp_forward(&f.net, &f.p, &f.b, ROWS);
+        double up = f.b.act[f.net.n_layers][row * N_OUT + f.output];
+        f.x[i] = saved - h;
+        memcpy(f.b.act[0], f.x, sizeof f.x);
+        mlp_forward(&f.net, &f.p, &f.b, ROWS);
+        double down = f.b.act[f.net.n_layers][row * N_OUT + f.output];
+        f.x[i] = saved;
+        worst = fmax(worst, relative_error(G[i], (up - down) / (2 * h), scale));
+    }
+    mlp_teardown(&f);
+    return worst;
+}
+
+static void test_mlp_input_gradient(void **state)
+{
+    (void)state;
+    double a = input_gradient_check(3.0, 2, 1, 21), b = input_gradient_check(100.0, 2, 1, 22);
+    double c = input_gradient_check(0.0, 3, 0, 23), d = input_gradient_check(3.0, 3, 1, 24);
+    printf("input gradient: skip+wn beta=3 %.3g, beta=100 %.3g, relu %.3g, skip at the last hidden %.3g\n", a, b, c, d);
+    assert_true(fmax(fmax(a, b), fmax(c, d)) < 1e-6);
+}
+
+static void test_mlp_double_backward(void **state)
+{
+    (void)state;
+    double a = mlp_check(3.0, 2, 1, 1, 31), b = mlp_check(100.0, 2, 1, 1, 32), c = mlp_check(2.0, 0, 0, 1, 33);
+    double d = mlp_check(5.0, 3, 0, 1, 34);
+    printf("double backward: skip+wn beta=3 %.3g, skip+wn beta=100 %.3g, plain %.3g, skip at the last hidden %.3g\n", a,
+           b, c, d);
+    assert_true(fmax(fmax(a, b), fmax(c, d)) < 1e-5);
+}
+
+/* ---- 3: positional encoding ------------------------------------------------------------------ */
+
+static void test_positional_encoding(void **state)
+{
+    (void)state;
+    enum { N = 4, F = 4 };
+    nsr_encoding e;
+    assert_int_equal(nsr_encoding_positional(&e, F), 0);
+    const int W = nsr_encoding_n_out(&e);
+    assert_int_equal(W, 3 + 6 * F);
+    rng_t rng;
+    rng_seed(&rng, 41, 0);
+    real x[N * 3], out[N * 27], c[N * 27], gx[N * 3], dx[N * 3], jv[N * 27], up[N * 27], down[N * 27];
+    for (int i = 0; i < N * 3; ++i) x[i] = uniform(&rng, -1.2, 1.2), dx[i] = rng_normal(&rng);
+    for (int i = 0; i < N * W; ++i) c[i] = rng_normal(&rng);
+    e.ops->forward(&e, NULL, x, N, out);
+    /* layout [x, sin(2^k x), cos(2^k x)] */
+    assert_true(fabs(out[3 + 6 * 2 + 1] - sin(4 * x[1])) < 1e-15 && fabs(out[6 + 6 * 3 + 2] - cos(8 * x[2])) < 1e-15);
+    e.ops->backward(&e, NULL, x, out, N, c, gx, 0);
+    e.ops->jvp(&e, NULL, x, out, N, dx, jv);
+    const double h = 1e-6;
+    double worst_vjp = 0, worst_jvp = 0, scale = largest(gx, N * 3);
+    for (int i = 0; i < N * 3; ++i) {
+        real saved = x[i];
+        x[i] = saved + h;
+        e.ops->forward(&e, NULL, x, N, up);
+        x[i] = saved - h;
+        e.ops->forward(&e, NULL, x, N, down);
+        x[i] = saved;
+        double num = 0;
+        for (int j = 0; j < N * W; ++j) num += c[j] * (up[j] - down[j]) / (2 * h);
+        worst_vjp = fmax(worst_vjp, relative_error(gx[i], num, scale));
+    }
+    real xp[N * 3], xm[N * 3];
+    for (int i = 0; i < N * 3; ++i) xp[i] = x[i] + h * dx[i], xm[i] = x[i] - h * dx[i];
+    e.ops->forward(&e, NULL, xp, N, up);
+    e.ops->forward(&e, NULL, xm, N, down);
+    scale = largest(jv, N * W);
+    for (int j = 0; j < N * W; ++j) worst_jvp = fmax(worst_jvp, relative_error(jv[j], (up[j] - down[j]) / (2 * h), scale));
+    printf("positional encoding (4 frequencies): vjp %.3g, jvp %.3g\n", worst_vjp, worst_jvp);
+    assert_true(worst_vjp < 1e-6 && worst_jvp < 1e-6);
+}
+
+/* ---- 4, 5: the per-ray render ---------------------------------------------------------------- */
+
+#define MAXS 24
+
+typedef struct {
+    int n_rays, n;
+    real f[4][MAXS], g[4][MAXS * 3], c[4][MAXS * 3], dist[4][MAXS], d[4][3];
+    real s, r, bg[3];
+    int use_bg;
+    /* single-ray loss: upstream */
+    real gC[3], gW, gw[MAXS];
+    /* batch loss: targets */
+    real target[4][3], mask[4];
+    int batch;
+} ray_case;
+
+static void make_ray(ray_case *rc, int k, rng_t *rng)
+{
+    double d[3] = {rng_normal(rng), rng_normal(rng), rng_normal(rng)}, len = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+    for (int c = 0; c < 3; ++c) rc->d[k][c] = d[c] / len;
+    double t0 = uniform(rng, 0.3, 0.7); /* a surface crossing in the middle of the ray */
+    double t = 0;
+    for (int i = 0; i < rc->n; ++i) {
+        rc->dist[k][i] = uniform(rng, 0.03, 0.12);
+        double mid = t + rc->dist[k][i] / 2;
+        t += rc->dist[k][i];
+        rc->f[k][i] = (t0 - mid / (rc->n * 0.075)) * uniform(rng, 0.8, 1.2) + 0.02 * rng_normal(rng);
+        /* gradients: mostly against the ray, some along it, away from the ReLU kinks at cos 0 and 1 */
+        for (int c = 0; c < 3; ++c) rc->g[k][3 * i + c] = 0.4 * rng_normal(rng) - uniform(rng, 0.2, 1.0) * rc->d[k][c];
+        real cos = 0;
+        for (int c = 0; c < 3; ++c) cos += rc->g[k][3 * i + c] * rc->d[k][c];
+        if (fabs(cos) < 0.02 || fabs(cos - 1) < 0.02)
+            for (int c = 0; c < 3; ++c) rc->g[k][3 * i + c] -= 0.1 * rc->d[k][c];
+        for (int c = 0; c < 3; ++c) rc->c[k][3 * i + c] = uniform(rng, 0.05, 0.95);
+    }
+}
+
+static double ray_loss(const ray_case *rc, real *grad_f, real *grad_g, real *grad_c, real *grad_s)
+{
+    double loss = 0, s_acc = 0;
+    const real *bg = rc->use_bg ? rc->bg : NULL;
+    for (int k = 0; k < rc->n_rays; ++k) {
+        real alpha[MAXS], trans[MAXS], w[MAXS], C[3], W;
+        neus_ray_forward(rc->n, rc->f[k], rc->g[k], rc->c[k], rc->dist[k], rc->d[k], rc->s, rc->r, bg, alpha, trans, w, C,
+                         &W);
+        real gC[3], gW = rc->gW;
+        const real *gw = rc->batch ? NULL : rc->gw;
+        if (!rc->batch) {
+            for (int c = 0; c < 3; ++c) loss += rc->gC[c] * C[c], gC[c] = rc->gC[c];
+            loss += rc->gW * W;
+            for (int i = 0; i < rc->n; ++i) loss += rc->gw[i] * w[i];
+        } else {
+            /* L1 colour over masked rays, mask BCE (weight 0.1), Eikonal (weight 0.1) */
+            double M = 0;
+            for (int j = 0; j < rc->n_rays; ++j) M += rc->mask[j];
+            for (int c = 0; c < 3; ++c) {
+                double e = C[c] - rc->target[k][c];
+                loss += fabs(e) * rc->mask[k] / (M + 1e-5);
+                gC[c] = (real)((e > 0 ? 1 : -1) * rc->mask[k] / (M + 1e-5));
+            }
+            real dW;
+            loss += 0.1 * neus_mask_bce(W, rc->mask[k], &dW) / rc->n_rays;
+            gW = 0.1 * dW / rc->n_rays;
+            for (int i = 0; i < rc->n; ++i) {
+                real dg[3];
+                loss += 0.1 * neus_eikonal(rc->g[k] + 3 * i, dg) / (rc->n * rc->n_rays);
+                for (int c = 0; c < 3 && grad_g; ++c) grad_g[(k * MAXS + i) * 3 + c] += 0.1 * dg[c] / (rc->n * rc->n_rays);
+            }
+        }
+        if (grad_f)
+            s_acc += neus_ray_backward(rc->n, rc->f[k], rc->g[k], rc->c[k], rc->dist[k], rc->d[k], rc->s, rc->r, bg,
+                                       alpha, trans, w, gC, gW, gw, grad_f + k * MAXS, grad_g + k * MAXS * 3,
+                                       grad_c + k * MAXS * 3);
+    }
+    if (grad_s) *grad_s = s_acc;
+    return loss;
+}
+
+static double ray_check(ray_case *rc)
+{
+    static real gf[4 * MAXS], gg[4 * MAXS * 3], gc[4 * MAXS * 3];
+    memset(gf, 0, sizeof gf), memset(gg, 0, sizeof gg), memset(gc, 0, sizeof gc);
+    real gs;
+    ray_loss(rc, gf, gg, gc, &gs);
+    double scale = fmax(fmax(largest(gf, 4 * MAXS), largest(gg, 4 * MAXS * 3)), fmax(largest(gc, 4 * MAXS * 3), fabs(gs)));
+    const double h = 1e-6;
+    double worst = 0;
+#define PERTURB(lvalue, analytic)                                                                                      \
+    do {                                                                                                               \
+        real saved = (lvalue);                                                                                         \
+        (lvalue) = saved + h;                                                                                          \
+        double up = ray_loss(rc, NULL, NULL, NULL, NULL);                                                              \
+        (lvalue) = saved - h;                                                                                          \
+        double down = ray_loss(rc, NULL, NULL, NULL, NULL);                                                            \
+        (lvalue) = saved;                                                                                              \
+        worst = fmax(worst, relative_error((analytic), (up - down) / (2 * h), scale));                                \
+    } while (0)
+    for (int k = 0; k < rc->n_rays; ++k)
+        for (int i = 0; i < rc->n; ++i) {
+            PERTURB(rc->f[k][i], gf[k * MAXS + i]);
+            for (int c = 0; c < 3; ++c) {
+                PERTURB(rc->g[k][3 * i + c], gg[(k * MAXS + i) * 3 + c]);
+                PERTURB(rc->c[k][3 * i + c], gc[(k * MAXS + i) * 3 + c]);
+            }
+        }
+    PERTURB(rc->s, gs);
+#undef PERTURB
+    return worst;
+}
+
+static void test_ray_single(void **state)
+{
+    (void)state;
+    const double ratios[3] = {0.0, 0.3, 1.0};
+    double worst = 0;
+    for (int t = 0; t < 6; ++t) {
+        rng_t rng;
+        rng_seed(&rng, 51 + t, 0);
+        ray_case rc;
+        memset(&rc, 0, sizeof rc);
+        rc.n_rays = 1;
+        rc.n = 16;
+        rc.s = uniform(&rng, 5, 60);
+        rc.r = ratios[t % 3];
+        rc.use_bg = t >= 3;
+        for (int c = 0; c < 3; ++c) rc.bg[c] = uniform(&rng, 0, 1), rc.gC[c] = rng_normal(&rng);
+        rc.gW = rng_normal(&rng);
+        for (int i = 0; i < rc.n; ++i) rc.gw[i] = rng_normal(&rng);
+        make_ray(&rc, 0, &rng);
+        double e = ray_check(&rc);
+        printf("single ray (s = %.1f, r = %.1f, bg %d): worst %.3g\n", rc.s, rc.r, rc.use_bg, e);
+        worst = fmax(worst, e);
+    }
+    assert_true(worst < 1e-5);
+}
+
+static void test_ray_batch_losses(void **state)
+{
+    (void)state;
+    rng_t rng;
+    rng_seed(&rng, 61, 0);
+    ray_case rc;
+    memset(&rc, 0, sizeof rc);
+    rc.n_rays = 4;
+    rc.n = 20;
+    rc.s = 30;
+    rc.r = 0.6;
+    rc.use_bg = 1;
+    rc.batch = 1;
+    for (int c = 0; c < 3; ++c) rc.bg[c] = 1;
+    for (int k = 0; k < rc.n_rays; ++k) {
+        make_ray(&rc, k, &rng);
+        for (int c = 0; c < 3; ++c) rc.target[k][c] = uniform(&rng, 0, 1);
+        rc.mask[k] = k != 2;
+    }
+    double worst = ray_check(&rc);
+    printf("batch of 4 rays with L1 + mask BCE + Eikonal: worst %.3g\n", worst);
+    assert_true(worst < 1e-5);
+}
+
+/* ---- 6: the whole pipeline at fixed samples ------------------------------------------------- */
+
+typedef struct {
+    neus_model m;
+    param_set p;
+    neus_render_options o;
+    neus_workspace ws;
+    neus_ray_batch rays;
+    real origin[5 * 3], direction[5 * 3], near[5], far[5], rgb[5 * 3], mask[5];
+} pipe_fixture;
+
+static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed)
+{
+    memset(f, 0, sizeof *f);
+    neus_model_config c;
+    neus_model_config_default(&c);
+    c.sdf_hidden_layers = 3, c.sdf_width = 20, c.sdf_skip = 2, c.sdf_features = 4, c.pe_xyz = 2;
+    c.color_hidden_layers = 2, c.color_width = 8, c.pe_dir = 1;
+    params_init(&f->p);
+    assert_int_equal(neus_model_declare(&f->m, &f->p, &c, 0), 0);
+    assert_int_equal(params_allocate(&f->p), 0);
+    rng_t rng;
+    rng_seed(&rng, seed, 0);
+    neus_model_init(&f->m, &f->p, &rng);
+    /* move away from the symmetric init: the PE weights and biases become non-zero */
+    for (size_t i = 0; i + 1 < f->p.count; ++i) f->p.values[i] += 0.05 * rng_normal(&rng);
+    neus_render_options_default(&f->o);
+    f->o.n_samples = 8, f->o.n_importance = 8, f->o.up_sample_steps = 2, f->o.perturb = 0;
+    f->o.cos_anneal_ratio = 0.5, f->o.gradient = mode, f->o.chunk_rays = 2, f->o.background = 1;
+    f->o.fd_eps = 1e-2;
+    for (int c2 = 0; c2 < 3; ++c2) f->o.background_rgb[c2] = 0.3 + 0.2 * c2;
+    const int n = 5;
+    for (int b = 0; b < n; ++b) {
+        /* from distance ~2.5 towards points near the centre; ray 4 misses the unit sphere's core */
+        double target[3] = {uniform(&rng, -0.2, 0.2), uniform(&rng, -0.2, 0.2), uniform(&rng, -0.2, 0.2)};
+        if (b == 4) target[0] += 0.9;
+        double eye[3] = {rng_normal(&rng), rng_normal(&rng), rng_normal(&rng)};
+        double len = sqrt(eye[0] * eye[0] + eye[1] * eye[1] + eye[2] * eye[2]), d[3], dl = 0;
+        for (int k = 0; k < 3; ++k) eye[k] *= 2.5 / len, d[k] = target[k] - eye[k], dl += d[k] * d[k];
+        for (int k = 0; k < 3; ++k) f->origin[3 * b + k] = eye[k], f->direction[3 * b + k] = d[k] / sqrt(dl);
+        nsr_ray_near_far(f->origin + 3 * b, f->direction + 3 * b, &f->near[b], &f->far[b]);
+        for (int k = 0; k < 3; ++k) f->rgb[3 * b + k] = uniform(&rng, 0, 1);
+        f->mask[b] = b % 3 != 1 ? 0.9 : 0.1;
+    }
+    f->rays = (neus_ray_batch){.n = n, .origin = f->origin, .direction = f->direction, .near = f->near,
+                               .far = f->far, .rgb = f->rgb, .mask = f->mask};
+    assert_int_equal(neus_workspace_alloc(&f->ws, &f->m, &f->o, n), 0);
+    assert_int_equal(neus_sample(&f->m, &f->p, &f->o, &f->rays, NULL, 0, &f->ws), 0);
+}
+
+static void pipe_teardown(pipe_fixture *f)
+{
+    neus_workspace_free(&f->ws, &f->m);
+    params_free(&f->p);
+}
+
+static double pipe_loss(pipe_fixture *f, int backward)
+{
+    neus_loss loss;
+    assert_int_equal(neus_forward(&f->m, &f->p, &f->o, &f->rays, NULL, backward, &f->ws, &loss), 0);
+    return loss.total;
+}
+
+static double pipe_check(neus_gradient_mode mode, uint64_t seed, double *loss_out)
+{
+    pipe_fixture f;
+    pipe_setup(&f, mode, seed);
+    params_zero_grads(&f.p);
+    double loss = pipe_loss(&f, 1);
+    *loss_out = loss;
+    real *analytic = malloc(f.p.count * sizeof(real));
+    memcpy(analytic, f.p.grads, f.p.count * sizeof(real));
+    const double h = 1e-6, scale = largest(analytic, f.p.count);
+    double worst = 0;
+    size_t worst_at = 0;
+    for (size_t i = 0; i < f.p.count; ++i) {
+        real saved = f.p.values[i];
+        f.p.values[i] = saved + h;
+        double up = pipe_loss(&f, 0);
+        f.p.values[i] = saved - h;
+        double down = pipe_loss(&f, 0);
+        f.p.values[i] = saved;
+        double e = relative_error(analytic[i], (up - down) / (2 * h), scale);
+        if (e > worst) worst = e, worst_at = i;
+    }
+    const param_tensor *t = NULL;
+    for (int k = 0; k < f.p.n_tensors; ++k)
+        if (worst_at >= f.p.tensors[k].offset && worst_at < f.p.tensors[k].offset + f.p.tensors[k].count) t = &f.p.tensors[k];
+    printf("  %zu parameters, worst at %s[%zu]\n", f.p.count, t ? t->name : "?", t ? worst_at - t->offset : 0);
+    free(analytic);
+    pipe_teardown(&f);
+    return worst;
+}
+
+static void test_pipeline_analytic(void **state)
+{
+    (void)state;
+    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 71, &loss);
+    printf("whole loss (analytic SDF gradient, loss %.4f): worst relative error %.3g\n", loss, worst);
+    assert_true(worst < 1e-5);
+}
+
+static void test_pipeline_fd(void **state)
+{
+    (void)state;
+    double loss, worst = pipe_check(NEUS_GRADIENT_FD, 72, &loss);
+    printf("whole loss (tetrahedral FD SDF gradient, loss %.4f): worst relative error %.3g\n", loss, worst);
+    assert_true(worst < 1e-5);
+}
+
+/* ---- 7: accuracy of the SDF gradient at default sizes ---------------------------------------- */
+
+static void test_sdf_gradient_accuracy(void **state)
+{
+    (void)state;
+    enum { P = 64 };
+    neus_model_config c;
+    neus_model_config_default(&c);
+    neus_model m;
+    param_set p;
+    params_init(&p);
+    assert_int_equal(neus_model_declare(&m, &p, &c, 0), 0);
+    assert_int_equal(params_allocate(&p), 0);
+    rng_t rng;
+    rng_seed(&rng, 81, 0);
+    neus_model_init(&m, &p, &rng);
+    mlp_buffers b;
+    assert_int_equal(mlp_buffers_alloc_ex(&b, &m.sdf, 6 * P, 1), 0);
+    real *x = malloc(6 * P * 3 * sizeof(real)), *G = malloc(P * m.n_enc_xyz * sizeof(real)), g[P * 3];
+    for (int pass = 0; pass < 2; ++pass) {
+        if (pass == 1) /* a "trained-like" network: noise on every weight, PE terms included */
+            for (int l = 0; l < m.sdf.n_layers; ++l) {
+                real *v = params_values(&p, m.sdf.weight[l]);
+                size_t n = p.tensors[m.sdf.weight[l]].count;
+                double sd = 0.5 / sqrt((double)m.sdf.dims[l]);
+                for (size_t i = 0; i < n; ++i) v[i] += sd * rng_normal(&rng);
+            }
+        for (int i = 0; i < P * 3; ++i) x[i] = uniform(&rng, -0.8, 0.8);
+        /* analytic */
+        m.enc_xyz.ops->forward(&m.enc_xyz, &p, x, P, b.act[0]);
+        mlp_forward(&m.sdf, &p, &b, P);
+        mlp_input_gradient(&m.sdf, &p, &b, P, 0, G);
+        m.enc_xyz.ops->backward(&m.enc_xyz, &p, x, b.act[0], P, G, g, 0);
+        /* fine central differences, 6 taps at h = 1e-6 */
+        real *xs = malloc(6 * P * 3 * sizeof(real));
+        const double h = 1e-6;
+        for (int i = 0; i < P; ++i)
+            for (int k = 0; k < 6; ++k)
+                for (int c2 = 0; c2 < 3; ++c2) xs[3 * (k * P + i) + c2] = x[3 * i + c2] + (c2 == k / 2 ? (k % 2 ? -h : h) : 0);
+        m.enc_xyz.ops->forward(&m.enc_xyz, &p, xs, 6 * P, b.act[0]);
+        mlp_forward(&m.sdf, &p, &b, 6 * P);
+        double worst_fine = 0;
+        for (int i = 0; i < P; ++i) {
+            double num[3], err = 0, norm = 0;
+            for (int c2 = 0; c2 < 3; ++c2) {
+                num[c2] = (b.act[m.sdf.n_layers][(size_t)((2 * c2) * P + i) * m.sdf_out] -
+                           b.act[m.sdf.n_layers][(size_t)((2 * c2 + 1) * P + i) * m.sdf_out]) / (2 * h);
+                err += (num[c2] - g[3 * i + c2]) * (num[c2] - g[3 * i + c2]);
+                norm += g[3 * i + c2] * g[3 * i + c2];
+            }
+            worst_fine = fmax(worst_fine, sqrt(err / norm));
+        }
+        printf("%s network: analytic vs 6-tap central FD (h 1e-6): worst |Δg|/|g| %.2e\n",
+               pass ? "perturbed" : "geometric-init", worst_fine);
+        assert_true(worst_fine < 1e-6);
+        const double eps_list[4] = {1e-2, 1e-3, 1e-4, 1e-5};
+        for (int e = 0; e < 4; ++e) {
+            for (int i = 0; i < P; ++i)
+                for (int k = 0; k < 4; ++k)
+                    for (int c2 = 0; c2 < 3; ++c2) xs[3 * (k * P + i) + c2] = x[3 * i + c2] + eps_list[e] * neus_tap(k, c2);
+            m.enc_xyz.ops->forward(&m.enc_xyz, &p, xs, 4 * P, b.act[0]);
+            mlp_forward(&m.sdf, &p, &b, 4 * P);
+            double worst = 0, mean = 0;
+            for (int i = 0; i < P; ++i) {
+                double err = 0, norm = 0;
+                for (int c2 = 0; c2 < 3; ++c2) {
+                    double fd = 0;
+                    for (int k = 0; k < 4; ++k) fd += neus_tap(k, c2) * b.act[m.sdf.n_layers][(size_t)(k * P + i) * m.sdf_out];
+                    fd /= 4 * eps_list[e];
+                    err += (fd - g[3 * i + c2]) * (fd - g[3 * i + c2]);
+                    norm += g[3 * i + c2] * g[3 * i + c2];
+                }
+                worst = fmax(worst, sqrt(err / norm));
+                mean += sqrt(err / norm) / P;
+            }
+            printf("  tetrahedral FD eps %.0e vs analytic (double): mean %.2e, worst %.2e\n", eps_list[e], mean, worst);
+        }
+        free(xs);
+    }
+    free(x), free(G);
+    mlp_buffers_free(&b, &m.sdf);
+    params_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mlp_skip_weight_norm),  cmocka_unit_test(test_mlp_input_gradient),
+        cmocka_unit_test(test_mlp_double_backward),   cmocka_unit_test(test_positional_encoding),
+        cmocka_unit_test(test_ray_single),            cmocka_unit_test(test_ray_batch_losses),
+        cmocka_unit_test(test_pipeline_analytic),     cmocka_unit_test(test_pipeline_fd),
+        cmocka_unit_test(test_sdf_gradient_accuracy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
