@@ -13,6 +13,7 @@
 #include "phive/job.h"
 
 extern const job_type nsr_sdf_job;
+extern const job_type nsr_neus_job; /* NeuS on a NeuS-layout data set (src/nsr/neus_job.c) */
 
 typedef enum { SHAPE_SPHERE, SHAPE_TORUS, SHAPE_BOX, SHAPE_CAPSULE } analytic_shape;
 

@@ -16,7 +16,7 @@
 #include "phive/eval.h"
 #include "phive/nsr.h"
 
-static const job_type *const registry[] = {&nsr_sdf_job, &eval_sft_job, &eval_dtu_job, &eval_epfl_job,
+static const job_type *const registry[] = {&nsr_sdf_job, &nsr_neus_job, &eval_sft_job, &eval_dtu_job, &eval_epfl_job,
                                             &eval_bmvs_job, &eval_clean_job, &cloth_simulate_job, NULL};
 
 const job_type *const *job_types(void) { return registry; }
