@@ -20,8 +20,6 @@
  *   chunking does not change outputs or gradients.
  * - The SDF gradient in float: tetrahedral FD against the analytic one, and
  *   the time of forward + backward of each mode at default sizes (samples/s).
- *   PHIVE_NEUS_BENCH_RAYS=512 times the full default batch (PHIVE_NEUS_BENCH_MODE=
- *   analytic|fd|both).
  * - Errors: bad shapes and options are reported.
  */
 #include <setjmp.h>
@@ -602,49 +600,6 @@ static void test_gradient_modes(void **state)
     free_scene(&a);
 }
 
-/* PHIVE_NEUS_BENCH_RAYS=512: the full default batch, sampling + forward + backward + Adam, for the
- * SDF gradient modes of PHIVE_NEUS_BENCH_MODE (analytic, fd, both: default). */
-static void test_bench(void **state)
-{
-    (void)state;
-    const char *env = getenv("PHIVE_NEUS_BENCH_RAYS");
-    if (!env) {
-        printf("set PHIVE_NEUS_BENCH_RAYS=512 to time the default batch\n");
-        return;
-    }
-    int n = atoi(env);
-    assert_true(n > 0);
-    const char *which = getenv("PHIVE_NEUS_BENCH_MODE"); /* analytic, fd or both (default) */
-    for (int mode = 0; mode < 2; ++mode) {
-        if (which && strcmp(which, mode ? "fd" : "analytic") != 0 && strcmp(which, "both") != 0) continue;
-        scene_fixture s;
-        setup_default_scene(&s, mode ? NEUS_GRADIENT_FD : NEUS_GRADIENT_ANALYTIC, n, 1e-3);
-        adam opt;
-        assert_int_equal(adam_init(&opt, &s.f.p, 0.9, 0.999, 1e-8), 0);
-        lr_schedule sched = {.kind = SCHEDULE_CONSTANT, .lr = 5e-4, .total = 1000};
-        assert_int_equal(adam_set_group(&opt, 0, sched), 0);
-        double t_sample = 0, t_fb = 0, t_adam = 0;
-        const int reps = 3;
-        for (int r = 0; r < reps; ++r) {
-            double t0 = now();
-            assert_int_equal(neus_sample(&s.f.m, &s.f.p, &s.o, &s.rays, NULL, 0, &s.ws), 0);
-            double t1 = now();
-            params_zero_grads(&s.f.p);
-            assert_int_equal(neus_forward(&s.f.m, &s.f.p, &s.o, &s.rays, NULL, 1, &s.ws, NULL), 0);
-            double t2 = now();
-            assert_int_equal(adam_step(&opt, &s.f.p), 0);
-            double t3 = now();
-            if (r) t_sample += (t1 - t0) / (reps - 1), t_fb += (t2 - t1) / (reps - 1), t_adam += (t3 - t2) / (reps - 1);
-        }
-        double total = t_sample + t_fb + t_adam, samples = (double)n * s.ws.n_per_ray;
-        printf("bench %s, %d rays × %d samples: sampling %.3f s, forward+backward %.3f s, Adam %.3f s; "
-               "%.0f samples/s (step), %.0f samples/s (forward+backward only)\n", mode ? "FD" : "analytic", n,
-               s.ws.n_per_ray, t_sample, t_fb, t_adam, samples / total, samples / t_fb);
-        adam_free(&opt);
-        free_scene(&s);
-    }
-}
-
 /* ---- errors --------------------------------------------------------------------------------- */
 
 static void test_errors(void **state)
@@ -717,7 +672,7 @@ int main(void)
         cmocka_unit_test(test_sphere_analytic),  cmocka_unit_test(test_sphere_render),
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_sample_pdf),       cmocka_unit_test(test_losses_and_chunks),
-        cmocka_unit_test(test_gradient_modes),   cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_gradient_modes),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
