@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "phive/backend.h"
+#include "phive/ckpt.h"
 #include "phive/config.h"
 #include "phive/dist.h"
 #include "phive/metrics.h"
@@ -53,6 +54,12 @@ extern const cfg_spec job_common_schema[];
 int job_output_f32(job_ctx *ctx, const char *name, const float *data, int ndim, const size_t *dims);
 /* 1 when a stop signal reached any rank of the group (collective over the group). */
 int job_should_stop(const job_ctx *ctx);
+/* The job's ckpt.h5 (ckpt.h): parameters, Adam (may be NULL), RNG (may be NULL), the metric
+ * series and the config hash.  Save: the group leader writes it, `iterations` completed.
+ * Resume (collective over the group): the first iteration to run, 0 without a checkpoint, or −1
+ * (err_set) when any rank could not load it. */
+int job_checkpoint_save(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng, long iterations);
+long job_checkpoint_resume(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng);
 /* Path of a file inside the job directory. */
 void job_path(const job_ctx *ctx, const char *file, char *out, size_t size);
 void job_ctx_free(job_ctx *ctx);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "phive/errors.h"
+#include "phive/log.h"
 
 const cfg_spec job_common_schema[] = {
     {"job.type", CFG_STRING, NULL, 0, -1, NULL, "job type (see `phive info`)"},
@@ -61,6 +62,36 @@ int job_output_f32(job_ctx *ctx, const char *name, const float *data, int ndim, 
     o->ndim = ndim;
     ctx->n_outputs++;
     return 0;
+}
+
+int job_checkpoint_save(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng, long iterations)
+{
+    if (ctx->dist->group_rank != 0) return 0;
+    char path[4200];
+    job_path(ctx, "ckpt.h5", path, sizeof path);
+    train_state state = {params, opt, rng, iterations, &ctx->series, config_hash(ctx->cfg)};
+    return ckpt_save(path, &state);
+}
+
+static long load_checkpoint(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng)
+{
+    char path[4200];
+    job_path(ctx, "ckpt.h5", path, sizeof path);
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return 0;
+    fclose(probe);
+    train_state state = {params, opt, rng, 0, &ctx->series, config_hash(ctx->cfg)};
+    if (ckpt_load(path, &state)) return -1;
+    if (ctx->dist->group_rank == 0) log_info("%s: resuming from %s at iteration %ld", ctx->id, path, state.iteration);
+    return state.iteration;
+}
+
+long job_checkpoint_resume(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng)
+{
+    const long first = load_checkpoint(ctx, params, opt, rng);
+    /* every rank must agree that the checkpoint loaded before training collectively */
+    if (dist_group_max(ctx->dist, first < 0)) return first < 0 ? -1 : err_set("another rank failed to resume");
+    return first;
 }
 
 void job_path(const job_ctx *ctx, const char *file, char *out, size_t size)

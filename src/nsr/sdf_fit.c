@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "mlp.h"
-#include "phive/ckpt.h"
 #include "phive/errors.h"
 #include "phive/log.h"
 #include "phive/mlp.h"
@@ -269,34 +268,11 @@ static int write_outputs(sdf_fit *s, job_ctx *ctx)
     return status;
 }
 
-static int save_checkpoint(sdf_fit *s, job_ctx *ctx, long iterations_done)
-{
-    if (ctx->dist->group_rank != 0) return 0;
-    char path[4200];
-    job_path(ctx, "ckpt.h5", path, sizeof path);
-    train_state state = {&s->params, &s->opt, &s->rng, iterations_done, &ctx->series, config_hash(ctx->cfg)};
-    return ckpt_save(path, &state);
-}
-
-/* Resume from ckpt.h5 when the job directory has one; returns the first iteration to run. */
-static long resume(sdf_fit *s, job_ctx *ctx)
-{
-    char path[4200];
-    job_path(ctx, "ckpt.h5", path, sizeof path);
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return 0;
-    fclose(probe);
-    train_state state = {&s->params, &s->opt, &s->rng, 0, &ctx->series, config_hash(ctx->cfg)};
-    if (ckpt_load(path, &state)) return -1;
-    if (ctx->dist->group_rank == 0) log_info("%s: resuming from %s at iteration %ld", ctx->id, path, state.iteration);
-    return state.iteration;
-}
 
 static int run_training(sdf_fit *s, job_ctx *ctx)
 {
-    long first = resume(s, ctx);
-    /* every rank must agree that the checkpoint loaded before training collectively */
-    if (dist_group_max(ctx->dist, first < 0)) return first < 0 ? -1 : err_set("another rank failed to resume");
+    const long first = job_checkpoint_resume(ctx, &s->params, &s->opt, &s->rng);
+    if (first < 0) return -1;
     progress bar;
     progress_begin(&bar, ctx->id, first, s->iterations, config_int(ctx->cfg, "run.log_every"));
     int leader = ctx->dist->group_rank == 0;
@@ -304,7 +280,7 @@ static int run_training(sdf_fit *s, job_ctx *ctx)
         if (job_should_stop(ctx)) {
             progress_end(&bar);
             if (leader) log_info("%s: stop requested, checkpointing at iteration %ld", ctx->id, it);
-            return save_checkpoint(s, ctx, it) ? -1 : JOB_INTERRUPTED;
+            return job_checkpoint_save(ctx, &s->params, &s->opt, &s->rng, it) ? -1 : JOB_INTERRUPTED;
         }
         double lr = schedule_lr(&s->opt.groups[0], s->opt.step);
         double loss = train_step(s, ctx, it);
@@ -312,7 +288,7 @@ static int run_training(sdf_fit *s, job_ctx *ctx)
         if (metrics_append(&ctx->series, "loss", loss) || metrics_append(&ctx->series, "lr", lr)) return -1;
         if (leader) progress_update(&bar, it, loss);
         if (s->checkpoint_every && (it + 1) % s->checkpoint_every == 0 && it + 1 < s->iterations &&
-            save_checkpoint(s, ctx, it + 1))
+            job_checkpoint_save(ctx, &s->params, &s->opt, &s->rng, it + 1))
             return -1;
     }
     progress_end(&bar);
@@ -325,7 +301,7 @@ static int sdf_run(job_ctx *ctx)
     int status = setup(&s, ctx);
     if (!status) status = run_training(&s, ctx);
     if (status == JOB_COMPLETE) status = write_outputs(&s, ctx) ? -1 : JOB_COMPLETE;
-    if (status == JOB_COMPLETE) status = save_checkpoint(&s, ctx, s.iterations) ? -1 : JOB_COMPLETE;
+    if (status == JOB_COMPLETE) status = job_checkpoint_save(ctx, &s.params, &s.opt, &s.rng, s.iterations) ? -1 : JOB_COMPLETE;
     teardown(&s);
     return status;
 }
