@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "phive/errors.h"
 #include "sim_internal.h"
 
@@ -61,9 +59,8 @@ static int substep_backward(cloth_sim *sim, const cloth_params *p, int f, int s,
     memset(u, 0, n3 * sizeof(double));
     const double *x = r->x_start, *vp = r->v_prime;
     const int wind_on = st->air_density > 0 || st->wind_drag > 0;
-    const int threads = st->threads > 0 ? st->threads : omp_get_max_threads();
     /* per element, in parallel: channel 0 = h∂ₓφ (+ wind), 1 = c·Hλ, 2 = wind's ∂/∂v' */
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(sim->threads)
     {
 #pragma omp for schedule(static) nowait
         for (int fc = 0; fc < m->n_faces; ++fc) {

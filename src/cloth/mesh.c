@@ -122,13 +122,9 @@ static int build_rest_data(cloth_mesh *cm, const char *what)
     return 0;
 }
 
-int cloth_mesh_build(cloth_mesh *cm, const mesh *m, int space, double uv_scale, const char *what)
+/* Counts and the arrays every cloth mesh has before its rest data. */
+static int alloc_mesh(cloth_mesh *cm, int nv, int nf, const char *what)
 {
-    memset(cm, 0, sizeof *cm);
-    if (m->n_faces == 0) return err_set("%s: the cloth mesh has no faces", what);
-    if (mesh_validate(m)) return err_context("%s", what);
-    if (m->n_vertices > 0x7fffffff / 4 || m->n_faces > 0x7fffffff / 4) return err_set("%s: mesh too large", what);
-    const int nv = (int)m->n_vertices, nf = (int)m->n_faces;
     cm->n_verts = nv, cm->n_faces = nf;
     cm->faces = malloc(3 * (size_t)nf * sizeof(int));
     cm->x_template = malloc(3 * (size_t)nv * sizeof(double));
@@ -137,6 +133,17 @@ int cloth_mesh_build(cloth_mesh *cm, const mesh *m, int space, double uv_scale, 
         cloth_mesh_free(cm);
         return err_set("%s: out of memory", what);
     }
+    return 0;
+}
+
+int cloth_mesh_build(cloth_mesh *cm, const mesh *m, int space, double uv_scale, const char *what)
+{
+    memset(cm, 0, sizeof *cm);
+    if (m->n_faces == 0) return err_set("%s: the cloth mesh has no faces", what);
+    if (mesh_validate(m)) return err_context("%s", what);
+    if (m->n_vertices > 0x7fffffff / 4 || m->n_faces > 0x7fffffff / 4) return err_set("%s: mesh too large", what);
+    const int nv = (int)m->n_vertices;
+    if (alloc_mesh(cm, nv, (int)m->n_faces, what)) return -1;
     for (size_t i = 0; i < 3 * m->n_faces; ++i) cm->faces[i] = (int)m->faces[i];
     for (size_t i = 0; i < 3 * m->n_vertices; ++i) {
         cm->x_template[i] = m->positions[i];
@@ -194,15 +201,8 @@ int cloth_mesh_grid(cloth_mesh *cm, int nx, int ny, double width, double height)
 {
     memset(cm, 0, sizeof *cm);
     if (nx < 2 || ny < 2 || !(width > 0) || !(height > 0)) return err_set("cloth grid: need nx, ny ≥ 2 and a positive size");
-    const int nv = nx * ny, nf = 2 * (nx - 1) * (ny - 1);
-    cm->n_verts = nv, cm->n_faces = nf;
-    cm->faces = malloc(3 * (size_t)nf * sizeof(int));
-    cm->x_template = malloc(3 * (size_t)nv * sizeof(double));
-    cm->u = malloc(2 * (size_t)nv * sizeof(double));
-    if (!cm->faces || !cm->x_template || !cm->u) {
-        cloth_mesh_free(cm);
-        return err_set("cloth grid: out of memory");
-    }
+    const int nv = nx * ny;
+    if (alloc_mesh(cm, nv, 2 * (nx - 1) * (ny - 1), "cloth grid")) return -1;
     for (int j = 0; j < ny; ++j)
         for (int i = 0; i < nx; ++i) {
             const int v = j * nx + i;

@@ -184,16 +184,24 @@ static int build_structure(cloth_sim *sim)
     return 0;
 }
 
+/* An incidence entry: whether it is a face's corner, the element and the vertex's slot in it. */
+static int corner_of(const cloth_sim *sim, int corner, int *element, int *slot)
+{
+    const int nf3 = 3 * sim->mesh->n_faces, is_face = corner < nf3;
+    *element = is_face ? corner / 3 : (corner - nf3) / 4;
+    *slot = is_face ? corner % 3 : (corner - nf3) % 4;
+    return is_face;
+}
+
 void cloth_gather_vectors(const cloth_sim *sim, int ch, double *out)
 {
-    const int nf3 = 3 * sim->mesh->n_faces;
-    const int threads = sim->s.threads > 0 ? sim->s.threads : omp_get_max_threads();
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(sim->threads) schedule(static)
     for (int i = 0; i < sim->n; ++i)
         for (int k = sim->inc_ptr[i]; k < sim->inc_ptr[i + 1]; ++k) {
-            const int corner = sim->inc[k];
-            const double *v = corner < nf3 ? sim->face_vec + 27 * (corner / 3) + 9 * ch + 3 * (corner % 3)
-                                           : sim->hinge_vec + 36 * ((corner - nf3) / 4) + 12 * ch + 3 * ((corner - nf3) % 4);
+            int e, a;
+            const double *v = corner_of(sim, sim->inc[k], &e, &a)
+                                  ? sim->face_vec + 27 * (size_t)e + 9 * ch + 3 * a
+                                  : sim->hinge_vec + 36 * (size_t)e + 12 * ch + 3 * a;
             for (int d = 0; d < 3; ++d) out[3 * i + d] += v[d];
         }
 }
@@ -202,14 +210,11 @@ void cloth_gather_vectors(const cloth_sim *sim, int ch, double *out)
 static void gather_matrix(cloth_sim *sim, double scale)
 {
     double *values = cloth_system_values(sim->sys);
-    const int nf3 = 3 * sim->mesh->n_faces;
-    const int threads = sim->s.threads > 0 ? sim->s.threads : omp_get_max_threads();
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(sim->threads) schedule(static)
     for (int i = 0; i < sim->n; ++i)
         for (int k = sim->inc_ptr[i]; k < sim->inc_ptr[i + 1]; ++k) {
-            const int corner = sim->inc[k];
-            const int is_face = corner < nf3, e = is_face ? corner / 3 : (corner - nf3) / 4;
-            const int a = is_face ? corner % 3 : (corner - nf3) % 4, count = is_face ? 3 : 4, dim = 3 * count;
+            int e, a;
+            const int is_face = corner_of(sim, sim->inc[k], &e, &a), count = is_face ? 3 : 4, dim = 3 * count;
             const double *H = is_face ? sim->face_mat + 81 * (size_t)e : sim->hinge_mat + 144 * (size_t)e;
             const int *slots = is_face ? sim->face_slot + 9 * e : sim->hinge_slot + 16 * e;
             for (int q = 0; q < count; ++q) {
@@ -338,6 +343,7 @@ int cloth_sim_create(cloth_sim **out, const cloth_mesh *mesh, const cloth_settin
     if (!sim) return err_set("cloth simulator: out of memory");
     sim->mesh = mesh, sim->s = *s, sim->n = mesh->n_verts;
     sim->h = s->frame_time / s->substeps;
+    sim->threads = s->threads > 0 ? s->threads : omp_get_max_threads();
     const size_t n3 = 3 * (size_t)sim->n;
     sim->constrained = calloc((size_t)sim->n, 1);
     sim->handle_of = malloc((size_t)sim->n * sizeof(int));
@@ -417,8 +423,7 @@ void cloth_assemble(cloth_sim *sim, const cloth_params *p, int f, int s, const d
             sim->b[3 * i + d] = h * mass * st->gravity[d];
         }
     }
-    const int threads = st->threads > 0 ? st->threads : omp_get_max_threads();
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(sim->threads)
     {
 #pragma omp for schedule(static) nowait
         for (int fc = 0; fc < m->n_faces; ++fc) {

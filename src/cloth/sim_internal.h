@@ -21,6 +21,7 @@ struct cloth_sim {
     cloth_settings s;
     int n;      /* vertices */
     double h;   /* substep length */
+    int threads; /* OpenMP threads of the element loops (settings.threads, or OpenMP's default) */
     /* block sparsity of A (vertex adjacency through faces and hinges) and each element's slots */
     int *row_ptr, *cols, nnzb;
     int *diag_slot;   /* n */
