@@ -3,6 +3,7 @@
 
 #include <petscksp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "phive/errors.h"
 
@@ -119,8 +120,14 @@ int cloth_system_solve(cloth_system *s, const double *b, double *x, int *iterati
     if (MatAssemblyBegin(s->A, MAT_FINAL_ASSEMBLY) || MatAssemblyEnd(s->A, MAT_FINAL_ASSEMBLY) ||
         KSPSetOperators(s->ksp, s->A, s->A))
         return err_set("%s: PETSc could not update the operator", what);
-    if (KSPSolve(s->ksp, s->b, s->x))
-        return err_set("%s: PETSc KSPSolve failed (PETSc's message above names the cause; CHOLMOD needs -mat_type aij)", what);
+    if (KSPSolve(s->ksp, s->b, s->x)) {
+        /* Debian's PETSc 3.18 factors only block size 1 with CHOLMOD, and SBAIJ keeps the system's 3 */
+        char solver[32] = "";
+        PetscBool set = PETSC_FALSE;
+        PetscOptionsGetString(s->options, NULL, "-pc_factor_mat_solver_type", solver, sizeof solver, &set);
+        return err_set("%s: PETSc KSPSolve failed (PETSc's message above names the cause%s)", what,
+                       set && !strcmp(solver, "cholmod") ? "; CHOLMOD needs -mat_type aij" : "");
+    }
     KSPConvergedReason reason;
     PetscInt its;
     KSPGetConvergedReason(s->ksp, &reason);

@@ -10,7 +10,7 @@
  *   scaling table: 300 … 100k vertices, forward and adjoint ms per substep, with the share of
  *   assembly, linear solve and adjoint element work.
  * Each figure is the median of a few runs after a warm-up; the solver is the default
- * (CG + point-block Jacobi, rtol 1e-10) unless the table says otherwise.
+ * (CG + point-block Jacobi, rtol 1e-10), or the PETSc options in PHIVE_BENCH_PETSC.
  */
 #include <math.h>
 #include <mpi.h>
