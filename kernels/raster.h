@@ -43,7 +43,7 @@
 /* Everything a pixel needs besides the mesh, in the kernel's precision. */
 typedef struct {
     int width, height, K;
-    real ndc2;              /* (2 / min(W, H))²: pixel² → squared NDC */
+    real ndc2;              /* (2 / ndc_pixels)²: pixel² → squared NDC */
     real sigma, gamma, blur_radius, silhouette_radius;
     real znear, zfar;
     real blend_znear, blend_zfar;
@@ -65,7 +65,7 @@ static inline void raster_params_fill(const raster_camera *cam, const raster_set
     P->width = cam->width;
     P->height = cam->height;
     P->K = s->faces_per_pixel;
-    double scale = 2.0 / (cam->width < cam->height ? cam->width : cam->height);
+    double scale = 2.0 / (cam->ndc_pixels ? cam->ndc_pixels : cam->width < cam->height ? cam->width : cam->height);
     P->ndc2 = (real)(scale * scale);
     P->sigma = (real)s->sigma;
     P->gamma = (real)s->gamma;

@@ -184,7 +184,8 @@ double cloth_energy(cloth_sim *sim, const cloth_params *p, const double *x, cons
 /* Net force on each vertex at x (internal + gravity + wind at velocity v), n_verts × 3. */
 int cloth_forces(cloth_sim *sim, const cloth_params *p, const double *x, const double *v, double *f);
 
-/* The `simulate` job type (src/cloth/simulate_job.c, whose schema lists the keys). */
+/* The `simulate` job type (src/cloth/simulate_job.c and the keys it shares with synth_cloth in
+ * cloth_scene.h). */
 extern const job_type cloth_simulate_job;
 
 #endif

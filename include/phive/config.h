@@ -56,6 +56,8 @@ long config_int(const config *c, const char *key);
 double config_real(const config *c, const char *key);
 int config_bool(const config *c, const char *key);
 const char *config_str(const config *c, const char *key);
+/* A string entry holding exactly `count` comma-separated finite numbers ("0,0,-9.8"). */
+int config_reals(const config *c, const char *key, int count, double *out);
 
 /* Effective config as canonical INI text (sections and keys sorted), malloc'd. */
 char *config_dump(const config *c);

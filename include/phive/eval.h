@@ -22,13 +22,25 @@
 #ifndef PHIVE_EVAL_H
 #define PHIVE_EVAL_H
 
+#include <stdint.h>
+
 #include "phive/job.h"
+#include "phive/mesh.h"
 
 extern const job_type eval_sft_job;
 extern const job_type eval_dtu_job;
 extern const job_type eval_epfl_job;
 extern const job_type eval_bmvs_job;
 extern const job_type eval_clean_job; /* mesh cleaning by object masks (phive/mesh_clean.h) */
+
+/* One frame of the ϕ-SfT protocol (the paths name the meshes in messages).
+ * Real: samples points on the reconstruction (samples 0: as many as the truth has; seeded),
+ * optional rigid ICP onto the truth, Chamfer (PyTorch3D) ×1e4.
+ * Synthetic: Procrustes with scale onto the truth (same vertices), then metrics[0] = e_3D =
+ * ‖X_gt − X‖_F / ‖X_gt‖_F and metrics[1] = the mean angle between vertex normals (degrees). */
+int eval_sft_chamfer_frame(const mesh *reconstruction, const mesh *truth, size_t samples, uint64_t seed, int icp,
+                           const char *mesh_path, const char *gt_path, double *chamfer_x1e4);
+int eval_sft_synthetic_frame(const mesh *reconstruction, const mesh *truth, const char *mesh_path, double metrics[2]);
 
 /* Expand a printf pattern with exactly one integer conversion ("%03d") for frame f. */
 int eval_frame_path(const char *dir, const char *pattern, long frame, char *out, size_t size);

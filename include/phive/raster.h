@@ -13,7 +13,7 @@
  *     downscale by s divides fx, fy, cx, cy, width and height by s exactly.
  *   Distances: the signed squared distance of a pixel centre to a face's
  *     nearest edge, negative inside, measured in PyTorch3D NDC units
- *     (pixel length × 2 / min(width, height)), so sigma, gamma and
+ *     (pixel length × 2 / min(width, height) of the uncropped image), so sigma, gamma and
  *     blur_radius carry over from PyTorch3D (ϕ-SfT: σ = γ = 1e-4).
  *   Fragments: per pixel the K faces of smallest depth among those that
  *     contain the pixel centre or lie within blur_radius (squared NDC) of it
@@ -89,6 +89,8 @@ typedef struct {
     double R[9];              /* world → camera rotation, row-major */
     double t[3];              /* world → camera translation */
     double znear, zfar;       /* clipping: faces with a vertex at z ≤ znear are dropped */
+    int ndc_pixels;           /* pixels per 2 NDC units: min(width, height) of the uncropped image
+                                 (0: of this one) */
 } raster_camera;
 
 #define RASTER_DEFAULT_ZNEAR 1e-3
@@ -110,6 +112,10 @@ int raster_camera_read_json(const char *path, raster_camera *cam);
 /* Divide the image size and intrinsics by factor (≥ 1; width and height must
  * be divisible by it). */
 int raster_camera_downscale(raster_camera *cam, int factor);
+/* Keep the window [x0, x0 + width) × [y0, y0 + height) of the image: the principal point moves,
+ * and NDC distances (sigma, the radii) keep the full image's scale, so a crop renders exactly
+ * the pixels of the full image it covers. */
+int raster_camera_crop(raster_camera *cam, int x0, int y0, int width, int height);
 /* Project a world point: pixel coordinates and camera depth z. */
 void raster_camera_project(const raster_camera *cam, const double p[3], double *u, double *v, double *z);
 

@@ -2,7 +2,8 @@
  *
  * job_runner: validate a config into a runnable job, name it, run it on a
  * group and write result.h5.  sweep: expand a sweep file into jobs.
- * report: summary.{csv,md,h5} from the result.h5 files under a directory.
+ * report: summary.{csv,md,h5} and per-metric tables from the result.h5 files
+ * under a directory.
  */
 #ifndef PHIVE_CLI_H
 #define PHIVE_CLI_H
@@ -21,13 +22,18 @@ typedef struct {
     const job_type *type;
     config *cfg;          /* validated effective config (owned) */
     char id[JOB_ID_MAX];  /* <label>-<hash8> */
+    /* Where a sweep put the job, recorded in result.h5 for the report's tables:
+     * its index in the sweep (-1 outside a sweep), its scene value and its
+     * variant and grid values ("" when the sweep has none; owned). */
+    long sweep_index;
+    char *scene, *variant;
 } job_spec;
 
 /* The registry of job types (NULL-terminated). */
 const job_type *const *job_types(void);
 const job_type *job_type_find(const char *name);
 
-/* Validate cfg (common + its job type's schema) and name the job; takes ownership of cfg. */
+/* Validate cfg (common + its job type's schema) and name the job, outside any sweep; takes ownership of cfg. */
 int job_spec_make(job_spec *job, config *cfg, const char *label, const char *origin);
 void job_spec_free(job_spec *job);
 
@@ -50,11 +56,13 @@ typedef struct {
 int sweep_load(sweep *s, const char *path);
 void sweep_free(sweep *s);
 
-/* Write summary.{csv,md,h5} for the job directories under out_dir. */
+/* Write summary.{csv,md,h5} for the job directories under out_dir, and table_<metric>.{md,csv}
+ * (scenes x variants) when the jobs came from a sweep. */
 int report_write(const char *out_dir);
 
 int cmd_run(int argc, char **argv, dist_ctx *d);
 int cmd_simulate(int argc, char **argv, dist_ctx *d);
+int cmd_synth(int argc, char **argv, dist_ctx *d);
 int cmd_eval(int argc, char **argv, dist_ctx *d);
 int cmd_sweep(int argc, char **argv, dist_ctx *d);
 int cmd_report(int argc, char **argv, dist_ctx *d);

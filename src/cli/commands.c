@@ -81,7 +81,7 @@ static int run_positional(config *cfg, const char *arg, void *user)
     return config_load_file(cfg, arg);
 }
 
-/* run and simulate; `type` (may be NULL) is the job type the command runs. */
+/* run, simulate and synth cloth; `type` (may be NULL) is the job type the command runs. */
 static int run_command(int argc, char **argv, dist_ctx *d, const char *command, const char *type)
 {
     const char *path = NULL, *out = "results";
@@ -106,6 +106,16 @@ static int run_command(int argc, char **argv, dist_ctx *d, const char *command, 
 int cmd_run(int argc, char **argv, dist_ctx *d) { return run_command(argc, argv, d, "run", NULL); }
 
 int cmd_simulate(int argc, char **argv, dist_ctx *d) { return run_command(argc, argv, d, "simulate", "simulate"); }
+
+/* synth: the first argument names what to synthesise (only `cloth` so far). */
+int cmd_synth(int argc, char **argv, dist_ctx *d)
+{
+    if (argc < 1 || strcmp(argv[0], "cloth")) {
+        err_set("usage: phive synth cloth CONFIG [section.key=value ...] [--out DIR] [--force]");
+        return fail(d, PHIVE_EXIT_USAGE);
+    }
+    return run_command(argc - 1, argv + 1, d, "synth cloth", "synth_cloth");
+}
 
 /* eval: the first positional argument names the protocol, the rest are overrides. */
 static int eval_positional(config *cfg, const char *arg, void *user)

@@ -15,9 +15,12 @@
 #include "phive/cloth.h"
 #include "phive/eval.h"
 #include "phive/nsr.h"
+#include "phive/sft.h"
+#include "phive/synth.h"
 
 static const job_type *const registry[] = {&nsr_sdf_job, &nsr_neus_job, &eval_sft_job, &eval_dtu_job, &eval_epfl_job,
-                                            &eval_bmvs_job, &eval_clean_job, &cloth_simulate_job, NULL};
+                                            &eval_bmvs_job, &eval_clean_job, &cloth_simulate_job, &sft_job,
+                                            &synth_cloth_job, NULL};
 
 const job_type *const *job_types(void) { return registry; }
 
@@ -52,6 +55,7 @@ int job_spec_make(job_spec *job, config *cfg, const char *label, const char *ori
 {
     memset(job, 0, sizeof *job);
     job->cfg = cfg;
+    job->sweep_index = -1;
     const char *type_name = config_lookup(cfg, "job.type");
     if (!type_name) return err_set("%s: missing job.type (one of the types `phive info` lists)", origin);
     if (!(job->type = job_type_find(type_name))) return unknown_type(type_name, origin);
@@ -67,7 +71,10 @@ int job_spec_make(job_spec *job, config *cfg, const char *label, const char *ori
 void job_spec_free(job_spec *job)
 {
     config_free(job->cfg);
+    free(job->scene);
+    free(job->variant);
     job->cfg = NULL;
+    job->scene = job->variant = NULL;
 }
 
 int make_writable_dir(const char *path)
@@ -119,6 +126,16 @@ static int write_config(hid_t file, const config *cfg, const char *dump)
     return h5_attr_write_str(file, ".", "config", dump) || config_foreach(cfg, write_config_key, &file) ? -1 : 0;
 }
 
+/* A sweep job's scene and variant, which `phive report` pivots its tables on. */
+static int write_sweep_place(hid_t file, const job_spec *job)
+{
+    if (job->sweep_index < 0) return 0;
+    int status = h5_attr_write_i64(file, ".", "sweep_index", job->sweep_index) ||
+                 h5_attr_write_str(file, ".", "sweep_scene", job->scene) ||
+                 h5_attr_write_str(file, ".", "sweep_variant", job->variant);
+    return status ? -1 : 0;
+}
+
 static int write_result_body(hid_t file, const job_spec *job, const job_ctx *ctx, const char *status_text,
                              const char *error, double seconds, const backend *b)
 {
@@ -135,7 +152,8 @@ static int write_result_body(hid_t file, const job_spec *job, const job_ctx *ctx
                  h5_attr_write_str(file, ".", "real_type", PHIVE_REAL_NAME) ||
                  h5_attr_write_i64(file, ".", "ranks", ctx->dist->group_size) ||
                  h5_attr_write_i64(file, ".", "group", ctx->dist->group_index) ||
-                 h5_attr_write_f64(file, ".", "wall_seconds", seconds) || write_config(file, job->cfg, dump);
+                 h5_attr_write_f64(file, ".", "wall_seconds", seconds) || write_sweep_place(file, job) ||
+                 write_config(file, job->cfg, dump);
     free(dump);
     for (int i = 0; !status && i < ctx->series.n; ++i) {
         const metric_series *m = &ctx->series.series[i];
@@ -210,7 +228,10 @@ enum run_outcome job_execute(const job_spec *job, dist_ctx *d, const backend *b,
     int interrupted = dist_group_max(d, status == JOB_INTERRUPTED);
     agree_on_error(d, status < 0, error, sizeof error);
     enum run_outcome outcome = error[0] ? RUN_FAILED : interrupted ? RUN_INTERRUPTED : RUN_COMPLETE;
-    if (leader && outcome != RUN_INTERRUPTED) {
+    /* a failed rerun (--force) records nothing over an earlier complete result */
+    int keep = leader && outcome == RUN_FAILED && job_is_complete(dir);
+    if (keep) log_error("%s: failed: %s (the earlier complete result.h5 is kept)", job->id, error);
+    if (leader && outcome != RUN_INTERRUPTED && !keep) {
         const char *text = outcome == RUN_FAILED ? "failed" : "complete";
         if (write_result(job, &ctx, text, error, wall_time() - start, b)) {
             log_error("%s: %s", job->id, err_message());

@@ -13,6 +13,9 @@ static const char usage[] =
     "  run CONFIG [section.key=value ...] [--out DIR] [--force]   run one job\n"
     "  simulate CONFIG [section.key=value ...] [--out DIR] [--force]\n"
     "                                                            forward cloth simulation (a job of type simulate)\n"
+    "  synth cloth CONFIG [section.key=value ...] [--out DIR] [--force]\n"
+    "                                                            synthetic ϕ-SfT sequence with ground truth into\n"
+    "                                                            synth.dir (a job of type synth_cloth)\n"
     "  eval PROTOCOL [section.key=value ...] [--out DIR]         evaluate results (protocols: sft, dtu, epfl, bmvs, clean)\n"
     "  sweep FILE [--out DIR] [--ranks-per-job N] [--array-index I --array-count N]\n"
     "        [--list]                                            (--list: print the job ids only)\n"
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
     int code;
     if (!strcmp(command, "run")) code = cmd_run(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "simulate")) code = cmd_simulate(argc - 2, argv + 2, &d);
+    else if (!strcmp(command, "synth")) code = cmd_synth(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "eval")) code = cmd_eval(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "sweep")) code = cmd_sweep(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "report")) code = cmd_report(argc - 2, argv + 2, &d);

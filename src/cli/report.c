@@ -4,6 +4,15 @@
  * time, every final metric (the union over jobs, sorted; blank where a job
  * has none) and the error.  Written atomically, so a report rebuilt while a
  * sweep runs never leaves a half-written summary behind.
+ *
+ * Jobs a sweep ran carry their place in it (sweep_index, sweep_scene,
+ * sweep_variant); from those, one results table per final metric,
+ * table_<metric>.{md,csv}: a row per scene (its last path component), a
+ * column per variant and grid values, both in sweep order, the metric of the
+ * complete job in each cell, and a last row "mean" over the scenes (blank
+ * while a scene lacks that column's value).  A sweep without scenes has a
+ * row per variant instead, so per-scene settings written as variants still
+ * give a table with a mean over them.
  */
 #include <dirent.h>
 #include <math.h>
@@ -23,6 +32,8 @@ typedef struct {
     char *id, *type, *status, *error;
     double seconds;
     metrics final;
+    int64_t sweep_index; /* -1 for a job outside a sweep */
+    char *scene, *variant, *finished;
 } report_row;
 
 static herr_t collect_final(hid_t loc, const char *name, const H5A_info_t *info, void *user)
@@ -33,14 +44,24 @@ static herr_t collect_final(hid_t loc, const char *name, const H5A_info_t *info,
     return 0;
 }
 
+static int read_sweep_place(hid_t file, report_row *row)
+{
+    if (!h5_attr_exists(file, ".", "sweep_index")) return 0;
+    return h5_attr_read_i64(file, ".", "sweep_index", &row->sweep_index) ||
+           h5_attr_read_str(file, ".", "sweep_scene", &row->scene) ||
+           h5_attr_read_str(file, ".", "sweep_variant", &row->variant) ||
+           h5_attr_read_str(file, ".", "finished", &row->finished);
+}
+
 static int read_row(const char *path, report_row *row)
 {
     hid_t file;
     memset(row, 0, sizeof *row);
+    row->sweep_index = -1;
     if (h5_open_read(path, &file)) return -1;
     int status = h5_attr_read_str(file, ".", "job_id", &row->id) || h5_attr_read_str(file, ".", "job_type", &row->type) ||
                  h5_attr_read_str(file, ".", "status", &row->status) || h5_attr_read_str(file, ".", "error", &row->error) ||
-                 h5_attr_read_f64(file, ".", "wall_seconds", &row->seconds);
+                 h5_attr_read_f64(file, ".", "wall_seconds", &row->seconds) || read_sweep_place(file, row);
     if (!status && h5_exists(file, "final")) {
         hid_t group = H5Gopen2(file, "final", H5P_DEFAULT);
         hsize_t index = 0;
@@ -57,6 +78,9 @@ static void free_row(report_row *row)
     free(row->type);
     free(row->status);
     free(row->error);
+    free(row->scene);
+    free(row->variant);
+    free(row->finished);
     metrics_free(&row->final);
 }
 
@@ -174,6 +198,187 @@ static int write_h5(const char *dir, const report_row *rows, int n, char **colum
     return h5w_commit(&w);
 }
 
+/* The table's row and column names, in sweep order, and the report row in each cell.  Rows are
+ * scenes and columns variants (with their grid values); a sweep without scenes has its variants
+ * as rows and a single column. */
+typedef struct {
+    int by_variant; /* the sweep has no scenes */
+    const char **rows, **columns;
+    int n_rows, n_columns;
+    int *cell; /* report row at [row * n_columns + column]; -1 where no job is complete */
+} pivot;
+
+static const char *row_name(const pivot *p, const report_row *r) { return p->by_variant ? r->variant : r->scene; }
+static const char *column_name(const pivot *p, const report_row *r) { return p->by_variant ? "" : r->variant; }
+
+static int index_of(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; ++i)
+        if (!strcmp(names[i], name)) return i;
+    return -1;
+}
+
+static void add_name(const char **names, int *n, const char *name)
+{
+    if (index_of(names, *n, name) < 0) names[(*n)++] = name;
+}
+
+static int compare_sweep_order(const void *a, const void *b)
+{
+    const report_row *x = *(const report_row *const *)a, *y = *(const report_row *const *)b;
+    return x->sweep_index != y->sweep_index ? (x->sweep_index < y->sweep_index ? -1 : 1) : strcmp(x->id, y->id);
+}
+
+/* Two complete jobs in one cell (say, results of an earlier version of the sweep): the later one counts. */
+static void fill_cell(pivot *p, const report_row *rows, int r)
+{
+    int i = index_of(p->rows, p->n_rows, row_name(p, &rows[r]));
+    int *cell = &p->cell[i * p->n_columns + index_of(p->columns, p->n_columns, column_name(p, &rows[r]))];
+    if (*cell >= 0) {
+        const report_row *kept = strcmp(rows[r].finished, rows[*cell].finished) > 0 ? &rows[r] : &rows[*cell];
+        log_warn("report: %s and %s are both scene '%s', variant '%s'; the tables use %s, which finished later",
+                 rows[*cell].id, rows[r].id, rows[r].scene, rows[r].variant, kept->id);
+        if (kept != &rows[r]) return;
+    }
+    *cell = r;
+}
+
+static void pivot_free(pivot *p)
+{
+    free(p->rows);
+    free(p->columns);
+    free(p->cell);
+}
+
+/* The sweep jobs (sorted) name the rows and columns; complete ones fill the cells. */
+static int pivot_fill(pivot *p, const report_row *rows, const report_row **sorted, int m)
+{
+    p->by_variant = 1;
+    for (int i = 0; i < m; ++i) p->by_variant &= !sorted[i]->scene[0];
+    for (int i = 0; i < m; ++i) {
+        add_name(p->rows, &p->n_rows, row_name(p, sorted[i]));
+        add_name(p->columns, &p->n_columns, column_name(p, sorted[i]));
+    }
+    p->cell = malloc((size_t)(m ? p->n_rows * p->n_columns : 1) * sizeof *p->cell);
+    if (!p->cell) return err_set("out of memory");
+    for (int i = 0; i < p->n_rows * p->n_columns; ++i) p->cell[i] = -1;
+    for (int i = 0; i < m; ++i)
+        if (!strcmp(sorted[i]->status, "complete")) fill_cell(p, rows, (int)(sorted[i] - rows));
+    return 0;
+}
+
+/* An empty pivot (no rows) when no job came from a sweep. */
+static int pivot_build(const report_row *rows, int n, pivot *p)
+{
+    memset(p, 0, sizeof *p);
+    const report_row **sorted = malloc((size_t)(n ? n : 1) * sizeof *sorted);
+    p->rows = malloc((size_t)(n ? n : 1) * sizeof *p->rows);
+    p->columns = malloc((size_t)(n ? n : 1) * sizeof *p->columns);
+    int m = 0, status = sorted && p->rows && p->columns ? 0 : err_set("out of memory");
+    for (int r = 0; !status && r < n; ++r)
+        if (rows[r].sweep_index >= 0) sorted[m++] = &rows[r];
+    if (!status) {
+        qsort(sorted, (size_t)m, sizeof *sorted, compare_sweep_order);
+        status = pivot_fill(p, rows, sorted, m);
+    }
+    free(sorted);
+    if (status) pivot_free(p);
+    return status;
+}
+
+static double cell_value(const pivot *p, const report_row *rows, int i, int c, const char *metric)
+{
+    int r = p->cell[i * p->n_columns + c];
+    return r < 0 ? NAN : final_value(&rows[r], metric);
+}
+
+/* NaN unless every row has a value. */
+static double column_mean(const pivot *p, const report_row *rows, int c, const char *metric)
+{
+    double sum = 0;
+    for (int i = 0; i < p->n_rows; ++i) sum += cell_value(p, rows, i, c, metric);
+    return sum / p->n_rows;
+}
+
+static int pivot_has_values(const pivot *p, const report_row *rows, const char *metric)
+{
+    for (int i = 0; i < p->n_rows; ++i)
+        for (int c = 0; c < p->n_columns; ++c)
+            if (!isnan(cell_value(p, rows, i, c, metric))) return 1;
+    return 0;
+}
+
+/* A path-valued scene (data/synth/s1) by its last component; "-" for a job of a sweep without
+ * scenes next to jobs with scenes. */
+static void short_scene(const char *scene, char *out, size_t size)
+{
+    size_t end = strlen(scene), start;
+    while (end > 1 && scene[end - 1] == '/') --end;
+    for (start = end; start > 0 && scene[start - 1] != '/'; --start) {}
+    snprintf(out, size, "%.*s", (int)(end - start), scene + start);
+    if (!out[0]) snprintf(out, size, "-");
+}
+
+static void write_pivot(FILE *out, const pivot *p, const report_row *rows, const char *metric, int markdown)
+{
+    const char *sep = markdown ? " | " : ",", *corner = p->by_variant ? "variant" : "scene";
+    fprintf(out, "%s%s", markdown ? "| " : "", corner);
+    for (int c = 0; c < p->n_columns; ++c) {
+        fputs(sep, out);
+        write_field(out, p->columns[c][0] ? p->columns[c] : metric, markdown); /* no variants or grid: one column */
+    }
+    fputs(markdown ? " |\n" : "\n", out);
+    if (markdown) {
+        fputs("|---", out);
+        for (int c = 0; c < p->n_columns; ++c) fputs("|---:", out);
+        fputs("|\n", out);
+    }
+    for (int i = 0; i <= p->n_rows; ++i) { /* the last row is the mean */
+        char name[256] = "mean";
+        if (i < p->n_rows && p->by_variant) snprintf(name, sizeof name, "%s", p->rows[i]);
+        else if (i < p->n_rows) short_scene(p->rows[i], name, sizeof name);
+        if (markdown) fputs("| ", out);
+        write_field(out, name, markdown);
+        for (int c = 0; c < p->n_columns; ++c) {
+            double value = i < p->n_rows ? cell_value(p, rows, i, c, metric) : column_mean(p, rows, c, metric);
+            fputs(sep, out);
+            if (!isnan(value)) fprintf(out, "%.6g", value);
+        }
+        fputs(markdown ? " |\n" : "\n", out);
+    }
+}
+
+static int write_pivot_file(const char *dir, const pivot *p, const report_row *rows, const char *metric, int markdown)
+{
+    char name[METRIC_NAME_MAX], path[4200];
+    snprintf(name, sizeof name, "%s", metric);
+    for (char *c = name; *c; ++c)
+        if (*c == '/') *c = '_'; /* metric names come from result files: keep the table inside dir */
+    snprintf(path, sizeof path, "%s/table_%s.%s", dir, name, markdown ? "md" : "csv");
+    file_writer w;
+    if (file_writer_open(&w, path)) return -1;
+    write_pivot(w.file, p, rows, metric, markdown);
+    return file_writer_commit(&w);
+}
+
+/* table_<metric>.{md,csv} for every final metric the sweep jobs have. */
+static int write_pivots(const char *dir, const report_row *rows, int n, char **columns, int n_columns)
+{
+    pivot p;
+    if (pivot_build(rows, n, &p)) return -1;
+    int status = 0, written = 0;
+    for (int c = 0; !status && c < n_columns; ++c) {
+        if (!pivot_has_values(&p, rows, columns[c])) continue;
+        status = write_pivot_file(dir, &p, rows, columns[c], 1) || write_pivot_file(dir, &p, rows, columns[c], 0);
+        written++;
+    }
+    if (!status && written)
+        log_info("report: %d %ss x %d columns -> %s/table_<metric>.{md,csv} for %d metrics", p.n_rows,
+                 p.by_variant ? "variant" : "scene", p.n_columns, dir, written);
+    pivot_free(&p);
+    return status ? -1 : 0;
+}
+
 static int compare_rows(const void *a, const void *b)
 {
     return strcmp(((const report_row *)a)->id, ((const report_row *)b)->id);
@@ -211,6 +416,7 @@ int report_write(const char *out_dir)
     int complete = 0;
     for (int r = 0; r < n; ++r) complete += !strcmp(rows[r].status, "complete");
     if (!status) log_info("report: %d jobs (%d complete, %d not) -> %s/summary.{csv,md,h5}", n, complete, n - complete, out_dir);
+    if (!status) status = write_pivots(out_dir, rows, n, columns, n_columns);
     free(columns);
     for (int r = 0; r < n; ++r) free_row(&rows[r]);
     free(rows);

@@ -7,8 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "phive/cloth.h"
-#include "phive/cloth_collision.h"
+#include "phive/cloth_scene.h"
 #include "phive/errors.h"
 #include "phive/log.h"
 
@@ -22,62 +21,26 @@ static const cfg_spec simulate_schema[] = {
     {"cloth.height", CFG_REAL, "0.5", 1e-4, 1e3, NULL, "grid height (m)"},
     {"cloth.orientation", CFG_CHOICE, "horizontal", 0, -1, "horizontal|vertical", "grid plane: x–y, or x–z (hanging)"},
     {"cloth.center", CFG_STRING, "0,0,0", 0, -1, NULL, "grid centre x,y,z (m)"},
-    {"cloth.material", CFG_STRING, "configs/materials/phisft-init.json", 0, -1, NULL, "ARCSim material file"},
+    CLOTH_SCENE_KEYS,
     {"sim.frames", CFG_INT, "50", 1, 1e6, NULL, "frames to simulate"},
-    {"sim.frame_time", CFG_REAL, "0.04", 1e-6, 10, NULL, "seconds per frame"},
-    {"sim.substeps", CFG_INT, "2", 1, 1000, NULL, "implicit steps per frame"},
     {"sim.gravity", CFG_STRING, "0,0,-9.8", 0, -1, NULL, "gravity x,y,z (m/s²)"},
     {"sim.wind", CFG_STRING, "0,0,0", 0, -1, NULL, "wind velocity x,y,z (m/s)"},
-    {"sim.air_density", CFG_REAL, "1", 0, 1e3, NULL, "ρ_air of the wind force (kg/m³)"},
-    {"sim.wind_drag", CFG_REAL, "0", 0, 1e3, NULL, "tangential drag coefficient of the wind force"},
-    {"sim.damping", CFG_REAL, "0", 0, 10, NULL, "stiffness-proportional damping (s)"},
-    {"sim.stretch", CFG_CHOICE, "direct", 0, -1, "direct|table", "stretching stiffness: the model, or ARCSim's 30³ table"},
-    {"sim.curvature", CFG_CHOICE, "clamp", 0, -1, "clamp|abs|arcsim", "how the bending curvature coordinate is limited"},
-    {"sim.petsc", CFG_STRING, "", 0, -1, NULL, "PETSc options of the linear solver, e.g. -ksp_type cg -pc_type pbjacobi"},
     {"handles.pin", CFG_CHOICE, "none", 0, -1, "none|corners2|corners4|edge", "pinned grid vertices: two top corners, all four, the top edge"},
     {"handles.shift", CFG_STRING, "0,0,0", 0, -1, NULL, "handles' displacement over the whole run x,y,z (m)"},
     {"handles.amplitude", CFG_STRING, "0,0,0", 0, -1, NULL, "handles' sinusoidal motion amplitude x,y,z (m)"},
     {"handles.period", CFG_REAL, "1", 1e-3, 1e6, NULL, "period of the sinusoidal motion (s)"},
     {"collision.enabled", CFG_BOOL, "false", 0, -1, NULL, "proximity penalties and impact zones"},
-    {"collision.self", CFG_BOOL, "true", 0, -1, NULL, "cloth–cloth collisions too"},
-    {"collision.thickness", CFG_REAL, "5e-3", 1e-6, 1, NULL, "repulsion thickness (m)"},
-    {"collision.stiffness", CFG_REAL, "1e6", 0, 1e12, NULL, "penalty stiffness (× feature area)"},
     {"collision.sphere", CFG_STRING, "", 0, -1, NULL, "a static sphere obstacle x,y,z,radius (empty: none)"},
-    {"collision.sphere_detail", CFG_INT, "3", 0, 6, NULL, "icosphere subdivisions of the sphere"},
     {"collision.floor", CFG_STRING, "", 0, -1, NULL, "a floor plane at this height z (empty: none)"},
     {"output.format", CFG_CHOICE, "obj", 0, -1, "obj|ply", "per-frame mesh format"},
     {"output.every", CFG_INT, "1", 1, 1e6, NULL, "write every N-th frame's mesh"},
     {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
-/* "a,b,c[,d]": exactly `count` finite numbers. */
-static int parse_reals(const config *cfg, const char *key, int count, double *out)
-{
-    const char *text = config_str(cfg, key);
-    const char *p = text;
-    for (int i = 0; i < count; ++i) {
-        char *end;
-        out[i] = strtod(p, &end);
-        if (end == p || !isfinite(out[i])) return err_set("%s = '%s': expected %d comma-separated numbers", key, text, count);
-        p = end;
-        while (*p == ' ') ++p;
-        if (i + 1 < count) {
-            if (*p != ',') return err_set("%s = '%s': expected %d comma-separated numbers", key, text, count);
-            ++p;
-        }
-    }
-    if (*p) return err_set("%s = '%s': expected %d comma-separated numbers", key, text, count);
-    return 0;
-}
-
 typedef struct {
-    cloth_mesh mesh;
-    cloth_settings settings;
+    cloth_scene scene;
     cloth_params params;
     cloth_sim *sim;
-    int *handles;
-    cloth_obstacle obstacles[2];
-    cloth_obstacle_mesh shapes[2];
     double sphere[4];
     int has_sphere;
 } simulation;
@@ -86,9 +49,7 @@ static void simulation_free(simulation *s)
 {
     cloth_sim_free(s->sim);
     cloth_params_free(&s->params);
-    cloth_mesh_free(&s->mesh);
-    free(s->handles);
-    for (int k = 0; k < 2; ++k) cloth_obstacle_mesh_free(&s->shapes[k]);
+    cloth_scene_free(&s->scene);
 }
 
 static int build_mesh(simulation *s, const config *cfg)
@@ -98,7 +59,7 @@ static int build_mesh(simulation *s, const config *cfg)
         mesh m;
         if (mesh_read(path, &m)) return -1;
         const int space = !strcmp(config_str(cfg, "cloth.material_space"), "xy") ? CLOTH_SPACE_XY : CLOTH_SPACE_UV;
-        int rc = cloth_mesh_build(&s->mesh, &m, space, config_real(cfg, "cloth.uv_scale"), path);
+        int rc = cloth_mesh_build(&s->scene.mesh, &m, space, config_real(cfg, "cloth.uv_scale"), path);
         mesh_free(&m);
         return rc;
     }
@@ -106,126 +67,70 @@ static int build_mesh(simulation *s, const config *cfg)
     const double w = config_real(cfg, "cloth.width"), h = config_real(cfg, "cloth.height");
     int ny = (int)config_int(cfg, "cloth.grid_rows");
     if (!ny) ny = (int)lround((nx - 1) * h / w) + 1 < 2 ? 2 : (int)lround((nx - 1) * h / w) + 1;
-    if (cloth_mesh_grid(&s->mesh, nx, ny, w, h)) return -1;
     double c[3];
-    if (parse_reals(cfg, "cloth.center", 3, c)) return -1;
+    if (config_reals(cfg, "cloth.center", 3, c)) return -1;
     const int vertical = !strcmp(config_str(cfg, "cloth.orientation"), "vertical");
-    for (int i = 0; i < s->mesh.n_verts; ++i) {
-        double *x = s->mesh.x_template + 3 * i;
-        const double u = x[0], v = x[1];
-        x[0] = c[0] + u;
-        x[1] = c[1] + (vertical ? 0 : v);
-        x[2] = c[2] + (vertical ? v : 0);
-    }
-    return 0;
-}
-
-/* Grid handles: the vertices with the largest material v ("top") at the extreme u, etc. */
-static int pick_handles(simulation *s, const config *cfg)
-{
-    const char *pin = config_str(cfg, "handles.pin");
-    if (!strcmp(pin, "none")) return 0;
-    const cloth_mesh *m = &s->mesh;
-    double umin = INFINITY, umax = -INFINITY, vmin = INFINITY, vmax = -INFINITY;
-    for (int i = 0; i < m->n_verts; ++i) {
-        umin = fmin(umin, m->u[2 * i]), umax = fmax(umax, m->u[2 * i]);
-        vmin = fmin(vmin, m->u[2 * i + 1]), vmax = fmax(vmax, m->u[2 * i + 1]);
-    }
-    const double tol = 1e-9 * (umax - umin + vmax - vmin);
-    s->handles = malloc((size_t)m->n_verts * sizeof(int));
-    if (!s->handles) return err_set("out of memory");
-    int n = 0;
-    for (int i = 0; i < m->n_verts; ++i) {
-        const double u = m->u[2 * i], v = m->u[2 * i + 1];
-        const int top = v > vmax - tol, bottom = v < vmin + tol, side = u < umin + tol || u > umax - tol;
-        if ((!strcmp(pin, "corners2") && top && side) || (!strcmp(pin, "corners4") && (top || bottom) && side) ||
-            (!strcmp(pin, "edge") && top))
-            s->handles[n++] = i;
-    }
-    s->settings.n_handles = n;
-    s->settings.handle_verts = s->handles;
-    return 0;
+    const double axis_u[3] = {1, 0, 0}, axis_v[3] = {0, vertical ? 0 : 1, vertical ? 1 : 0};
+    return cloth_scene_grid(&s->scene, nx, ny, w, h, c, axis_u, axis_v);
 }
 
 static int add_obstacles(simulation *s, const config *cfg)
 {
-    int k = 0;
     if (config_str(cfg, "collision.sphere")[0]) {
-        if (parse_reals(cfg, "collision.sphere", 4, s->sphere)) return -1;
+        if (config_reals(cfg, "collision.sphere", 4, s->sphere)) return -1;
         if (!(s->sphere[3] > 0)) return err_set("collision.sphere: the radius must be positive");
-        if (cloth_obstacle_mesh_sphere(&s->shapes[k], s->sphere, s->sphere[3],
-                                       (int)config_int(cfg, "collision.sphere_detail")))
+        if (cloth_scene_add_sphere(&s->scene, s->sphere, s->sphere[3], (int)config_int(cfg, "collision.sphere_detail")))
             return -1;
         s->has_sphere = 1;
-        ++k;
     }
     if (config_str(cfg, "collision.floor")[0]) {
         double z, point[3] = {0, 0, 0}, normal[3] = {0, 0, 1};
-        if (parse_reals(cfg, "collision.floor", 1, &z)) return -1;
+        if (config_reals(cfg, "collision.floor", 1, &z)) return -1;
         point[2] = z;
-        if (cloth_obstacle_mesh_plane(&s->shapes[k], point, normal, 100)) return -1;
-        ++k;
+        if (cloth_scene_add_plane(&s->scene, point, normal, 100)) return -1;
     }
-    for (int i = 0; i < k; ++i)
-        s->obstacles[i] = (cloth_obstacle){s->shapes[i].n_verts, s->shapes[i].n_faces, s->shapes[i].faces,
-                                           s->shapes[i].x0, 0};
-    s->settings.n_obstacles = k;
-    s->settings.obstacles = s->obstacles;
     return 0;
 }
 
 static int setup(simulation *s, const config *cfg)
 {
     memset(s, 0, sizeof *s);
-    cloth_settings *st = &s->settings;
-    cloth_settings_default(st);
+    cloth_scene_init(&s->scene);
+    cloth_settings *st = &s->scene.settings;
     st->frames = (int)config_int(cfg, "sim.frames");
-    st->frame_time = config_real(cfg, "sim.frame_time");
-    st->substeps = (int)config_int(cfg, "sim.substeps");
-    st->damping = config_real(cfg, "sim.damping");
-    st->air_density = config_real(cfg, "sim.air_density");
-    st->wind_drag = config_real(cfg, "sim.wind_drag");
-    st->stretch_mode = !strcmp(config_str(cfg, "sim.stretch"), "table") ? CLOTH_STRETCH_TABLE : CLOTH_STRETCH_DIRECT;
-    const char *curv = config_str(cfg, "sim.curvature");
-    st->curvature_mode = !strcmp(curv, "abs") ? CLOTH_CURVATURE_ABS : !strcmp(curv, "arcsim") ? CLOTH_CURVATURE_ARCSIM
-                                                                                              : CLOTH_CURVATURE_CLAMP;
-    st->petsc_options = config_str(cfg, "sim.petsc");
-    st->threads = (int)config_int(cfg, "run.threads");
     st->collisions = config_bool(cfg, "collision.enabled");
-    st->self_collisions = config_bool(cfg, "collision.self");
-    st->thickness = config_real(cfg, "collision.thickness");
-    st->collision_stiffness = config_real(cfg, "collision.stiffness");
     cloth_material mat;
     double wind[3], shift[3], amp[3];
-    if (parse_reals(cfg, "sim.gravity", 3, st->gravity) || parse_reals(cfg, "sim.wind", 3, wind) ||
-        parse_reals(cfg, "handles.shift", 3, shift) || parse_reals(cfg, "handles.amplitude", 3, amp) ||
-        cloth_material_load(config_str(cfg, "cloth.material"), NULL, &mat) || build_mesh(s, cfg) ||
-        pick_handles(s, cfg) || add_obstacles(s, cfg))
+    if (cloth_scene_configure(&s->scene, cfg, &mat) || config_reals(cfg, "sim.gravity", 3, st->gravity) ||
+        config_reals(cfg, "sim.wind", 3, wind) || config_reals(cfg, "handles.shift", 3, shift) ||
+        config_reals(cfg, "handles.amplitude", 3, amp) || build_mesh(s, cfg) ||
+        cloth_scene_pin(&s->scene, config_str(cfg, "handles.pin")) || add_obstacles(s, cfg))
         return -1;
     if (st->n_obstacles && !st->collisions)
         return err_set("collision.sphere / collision.floor need collision.enabled = true");
-    if (cloth_params_alloc(&s->params, s->mesh.n_verts, st->frames, st->n_handles, 0)) return -1;
+    const cloth_mesh *m = &s->scene.mesh;
+    if (cloth_params_alloc(&s->params, m->n_verts, st->frames, st->n_handles, 0)) return -1;
     cloth_params_set_material(&s->params, &mat);
     memcpy(s->params.wind, wind, sizeof wind);
-    memcpy(s->params.x0, s->mesh.x_template, 3 * (size_t)s->mesh.n_verts * sizeof(double));
+    memcpy(s->params.x0, m->x_template, 3 * (size_t)m->n_verts * sizeof(double));
     const double period = config_real(cfg, "handles.period");
     for (int f = 0; f <= st->frames; ++f) {
         const double t = f * st->frame_time, frac = (double)f / st->frames;
         for (int k = 0; k < st->n_handles; ++k)
             for (int d = 0; d < 3; ++d)
                 s->params.handles[3 * ((size_t)f * st->n_handles + k) + d] =
-                    s->mesh.x_template[3 * s->handles[k] + d] + frac * shift[d] + amp[d] * sin(2 * M_PI * t / period);
+                    m->x_template[3 * s->scene.handles[k] + d] + frac * shift[d] + amp[d] * sin(2 * M_PI * t / period);
     }
-    return cloth_sim_create(&s->sim, &s->mesh, st);
+    return cloth_sim_create(&s->sim, m, st);
 }
 
 /* Smallest clearance of the cloth's vertices from the sphere obstacle's surface (its
  * icosphere is inscribed: the plane distance to the nearest outside face bounds it). */
 static double sphere_clearance(const simulation *s, const double *x)
 {
-    const cloth_obstacle_mesh *o = &s->shapes[0];
+    const cloth_obstacle_mesh *o = &s->scene.shapes[0];
     double worst = INFINITY;
-    for (int i = 0; i < s->mesh.n_verts; ++i) {
+    for (int i = 0; i < s->scene.mesh.n_verts; ++i) {
         double d = -INFINITY;
         for (int f = 0; f < o->n_faces; ++f) {
             const double *a = o->x0 + 3 * o->faces[3 * f], *b = o->x0 + 3 * o->faces[3 * f + 1],
@@ -246,19 +151,19 @@ static int write_frames(simulation *s, job_ctx *ctx)
     char dir[4200], path[4300];
     job_path(ctx, "frames", dir, sizeof dir);
     if (mkdir(dir, 0777) && errno != EEXIST) return err_set("%s: cannot create the frame directory", dir);
-    const int every = (int)config_int(ctx->cfg, "output.every"), F = s->settings.frames;
+    const int every = (int)config_int(ctx->cfg, "output.every"), F = s->scene.settings.frames;
     const char *ext = config_str(ctx->cfg, "output.format");
     for (int f = 0; f <= F; f += every) {
         mesh m;
-        if (cloth_mesh_to_mesh(&s->mesh, cloth_sim_positions(s->sim, f), &m)) return -1;
+        if (cloth_mesh_to_mesh(&s->scene.mesh, cloth_sim_positions(s->sim, f), &m)) return -1;
         snprintf(path, sizeof path, "%s/frame_%04d.%s", dir, f, ext);
         int rc = mesh_write(path, &m);
         mesh_free(&m);
         if (rc) return -1;
     }
-    const size_t n3 = 3 * (size_t)s->mesh.n_verts;
+    const size_t n3 = 3 * (size_t)s->scene.mesh.n_verts;
     float *traj = malloc((size_t)(F + 1) * n3 * sizeof(float));
-    float *faces = malloc(3 * (size_t)s->mesh.n_faces * sizeof(float));
+    float *faces = malloc(3 * (size_t)s->scene.mesh.n_faces * sizeof(float));
     if (!traj || !faces) {
         free(traj), free(faces);
         return err_set("out of memory for the trajectory");
@@ -267,8 +172,8 @@ static int write_frames(simulation *s, job_ctx *ctx)
         const double *x = cloth_sim_positions(s->sim, f);
         for (size_t i = 0; i < n3; ++i) traj[f * n3 + i] = (float)x[i];
     }
-    for (size_t i = 0; i < 3 * (size_t)s->mesh.n_faces; ++i) faces[i] = (float)s->mesh.faces[i];
-    size_t tdims[3] = {(size_t)F + 1, (size_t)s->mesh.n_verts, 3}, fdims[2] = {(size_t)s->mesh.n_faces, 3};
+    for (size_t i = 0; i < 3 * (size_t)s->scene.mesh.n_faces; ++i) faces[i] = (float)s->scene.mesh.faces[i];
+    size_t tdims[3] = {(size_t)F + 1, (size_t)s->scene.mesh.n_verts, 3}, fdims[2] = {(size_t)s->scene.mesh.n_faces, 3};
     int rc = job_output_f32(ctx, "positions", traj, 3, tdims) || job_output_f32(ctx, "faces", faces, 2, fdims);
     free(traj), free(faces);
     return rc ? -1 : 0;
@@ -280,9 +185,9 @@ static int simulate_run(job_ctx *ctx)
     simulation s;
     int rc = setup(&s, ctx->cfg);
     if (!rc) {
-        log_info("%s: %d vertices, %d faces, %d handles, %d frames × %d substeps", ctx->id, s.mesh.n_verts,
-                 s.mesh.n_faces, s.settings.n_handles, s.settings.frames, s.settings.substeps);
-        rc = cloth_rollout_forward(s.sim, &s.params, s.settings.frames);
+        log_info("%s: %d vertices, %d faces, %d handles, %d frames × %d substeps", ctx->id, s.scene.mesh.n_verts,
+                 s.scene.mesh.n_faces, s.scene.settings.n_handles, s.scene.settings.frames, s.scene.settings.substeps);
+        rc = cloth_rollout_forward(s.sim, &s.params, s.scene.settings.frames);
     }
     if (!rc) rc = write_frames(&s, ctx);
     if (!rc) {
@@ -293,7 +198,7 @@ static int simulate_run(job_ctx *ctx)
              metrics_set(&ctx->final, "ksp_iterations_per_substep", (double)st.ksp_iterations / st.substeps) ||
              metrics_set(&ctx->final, "collision_s", st.collision_s);
         double clearance = INFINITY;
-        for (int f = 0; !rc && s.has_sphere && f <= s.settings.frames; ++f)
+        for (int f = 0; !rc && s.has_sphere && f <= s.scene.settings.frames; ++f)
             clearance = fmin(clearance, sphere_clearance(&s, cloth_sim_positions(s.sim, f)));
         if (!rc && s.has_sphere) rc = metrics_set(&ctx->final, "min_sphere_clearance", clearance);
         log_info("%s: %.2f s (%.2f ms per substep, %.1f KSP iterations per solve)%s", ctx->id, st.forward_s,

@@ -1097,3 +1097,17 @@ int config_edit_distance(const char *a, const char *b)
     free(current);
     return distance;
 }
+
+int config_reals(const config *c, const char *key, int count, double *out)
+{
+    const char *text = config_str(c, key), *p = text;
+    for (int i = 0; i < count; ++i) {
+        char *end;
+        out[i] = strtod(p, &end);
+        if (end == p || !isfinite(out[i])) break;
+        for (p = end; *p == ' '; ++p) {}
+        if (i + 1 == count) return *p ? err_set("%s = '%s': expected %d comma-separated numbers", key, text, count) : 0;
+        if (*p++ != ',') break;
+    }
+    return err_set("%s = '%s': expected %d comma-separated numbers", key, text, count);
+}

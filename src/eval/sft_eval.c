@@ -82,31 +82,25 @@ static int align_to_truth(float *samples, size_t n, const mesh *truth)
     return 0;
 }
 
-/* Real sequences: Chamfer (PyTorch3D convention) ×1e4. */
-static int real_frame_metrics(const config *cfg, long frame, const mesh *reconstruction, const mesh *truth,
-                              const char *mesh_path, const char *gt_path, double *chamfer_x1e4)
+int eval_sft_chamfer_frame(const mesh *reconstruction, const mesh *truth, size_t samples, uint64_t seed, int icp,
+                           const char *mesh_path, const char *gt_path, double *chamfer_x1e4)
 {
-    float *samples = NULL;
+    float *points = NULL;
     int status = 0;
     if (reconstruction->n_faces == 0) status = err_set("%s: a mesh with faces is needed", mesh_path);
     if (!status && truth->n_vertices == 0) status = err_set("%s: the ground truth has no points", gt_path);
-    size_t n = (size_t)config_int(cfg, "eval.samples");
-    if (!status && n == 0) n = truth->n_vertices;
-    if (!status && !(samples = malloc(n * 3 * sizeof *samples))) status = err_set("out of memory for %zu samples", n);
-    uint64_t seed = (uint64_t)config_int(cfg, "job.seed") * 1000003u + (uint64_t)frame;
+    size_t n = samples ? samples : truth->n_vertices;
+    if (!status && !(points = malloc(n * 3 * sizeof *points))) status = err_set("out of memory for %zu samples", n);
     chamfer_pytorch3d_result result;
-    if (!status) status = mesh_sample_surface(reconstruction, n, seed, samples, NULL, NULL);
-    if (!status && config_bool(cfg, "eval.icp")) status = align_to_truth(samples, n, truth);
-    if (!status) status = chamfer_pytorch3d(samples, n, truth->positions, truth->n_vertices, &result);
+    if (!status) status = mesh_sample_surface(reconstruction, n, seed, points, NULL, NULL);
+    if (!status && icp) status = align_to_truth(points, n, truth);
+    if (!status) status = chamfer_pytorch3d(points, n, truth->positions, truth->n_vertices, &result);
     if (!status) *chamfer_x1e4 = result.chamfer * 1e4;
-    free(samples);
+    free(points);
     return status;
 }
 
-/* Synthetic sequences: Procrustes with scale onto the ground truth (vertex correspondence), then
- * e_3D = ‖X_gt − X‖_F / ‖X_gt‖_F and the mean angle between vertex normals in degrees. */
-static int synthetic_frame_metrics(const mesh *reconstruction, const mesh *truth, const char *mesh_path,
-                                   double metrics[2])
+int eval_sft_synthetic_frame(const mesh *reconstruction, const mesh *truth, const char *mesh_path, double metrics[2])
 {
     size_t n = truth->n_vertices;
     if (reconstruction->n_vertices != n)
@@ -151,8 +145,11 @@ static int evaluate_frame(const config *cfg, long frame, double *values)
     mesh_init(&truth);
     int status = mesh_read(mesh_path, &reconstruction) || mesh_read(gt_path, &truth);
     if (!status)
-        status = synthetic(cfg) ? synthetic_frame_metrics(&reconstruction, &truth, mesh_path, values)
-                                : real_frame_metrics(cfg, frame, &reconstruction, &truth, mesh_path, gt_path, values);
+        status = synthetic(cfg)
+                     ? eval_sft_synthetic_frame(&reconstruction, &truth, mesh_path, values)
+                     : eval_sft_chamfer_frame(&reconstruction, &truth, (size_t)config_int(cfg, "eval.samples"),
+                                              (uint64_t)config_int(cfg, "job.seed") * 1000003u + (uint64_t)frame,
+                                              config_bool(cfg, "eval.icp"), mesh_path, gt_path, values);
     mesh_free(&reconstruction);
     mesh_free(&truth);
     return status ? err_context("frame %ld", frame) : 0;

@@ -70,9 +70,23 @@ int raster_camera_look_at(raster_camera *cam, const double eye[3], const double 
     return 0;
 }
 
+int raster_camera_crop(raster_camera *cam, int x0, int y0, int width, int height)
+{
+    if (x0 < 0 || y0 < 0 || width < 1 || height < 1 || x0 + width > cam->width || y0 + height > cam->height)
+        return err_set("camera: crop %d x %d at (%d, %d) is not inside the %d x %d image", width, height, x0, y0,
+                       cam->width, cam->height);
+    if (!cam->ndc_pixels) cam->ndc_pixels = cam->width < cam->height ? cam->width : cam->height;
+    cam->cx -= x0;
+    cam->cy -= y0;
+    cam->width = width;
+    cam->height = height;
+    return 0;
+}
+
 int raster_camera_downscale(raster_camera *cam, int factor)
 {
     if (factor < 1) return err_set("camera: downscale factor %d must be >= 1", factor);
+    if (cam->ndc_pixels) return err_set("camera: downscale a camera before cropping it");
     if (cam->width % factor || cam->height % factor)
         return err_set("camera: image size %d x %d is not divisible by the downscale factor %d", cam->width, cam->height,
                        factor);

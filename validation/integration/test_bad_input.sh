@@ -11,7 +11,7 @@ expect_error 1 "command line.*train.iterations.*'ten' is not an integer" -- "$PH
 expect_error 1 "train.lr.*nan" -- "$PHIVE" run ok.ini train.lr=nan
 expect_error 1 "model.width.*out of range" -- "$PHIVE" run ok.ini model.width=100000
 expect_error 1 "sdf.shape.*(sphere\|torus\|box\|capsule|sphere, torus)" -- "$PHIVE" run ok.ini sdf.shape=cube
-expect_error 1 "unknown job.type 'sfd'.*did you mean 'sdf'" -- "$PHIVE" run ok.ini job.type=sfd
+expect_error 1 "unknown job.type 'sddf'.*did you mean 'sdf'" -- "$PHIVE" run ok.ini job.type=sddf
 printf '[train\nbatch = 3\n' >broken.ini
 expect_error 1 "broken.ini:1" -- "$PHIVE" run broken.ini
 expect_error 1 "(no '='|section.key=value|override)" -- "$PHIVE" run ok.ini train.batch

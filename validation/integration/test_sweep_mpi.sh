@@ -3,7 +3,9 @@
 # dynamically, a failing job (its checkpoint is corrupt) is recorded and the
 # sweep goes on, the corrupt checkpoint is left untouched, summaries are
 # written, a rerun skips every complete job, `phive report` rebuilds the
-# summary, and job-array slices partition the jobs.
+# summary, and job-array slices partition the jobs.  A sweep with [variants]
+# expands in order with each variant's overrides, and `phive report` writes
+# its scenes x variants table per metric.
 source validation/integration/lib.sh
 small_config "$TMP/base.ini" 150
 cat >"$TMP/grid.sweep" <<EOF
@@ -67,4 +69,60 @@ for i in 0 1 2; do "$PHIVE" sweep "$TMP/grid.sweep" --array-index $i --array-cou
 sort "$TMP/ids" | cmp -s - "$TMP/slices" || fail "array slices do not partition the jobs"
 "$PHIVE" sweep "$TMP/grid.sweep" --out "$TMP/arr" --array-index 1 --array-count 3 2>/dev/null
 [ "$(ls "$TMP"/arr/*/result.h5 | wc -l)" -eq 2 ] || fail "array task 1 of 3 should run 2 jobs"
+check "variants: scene-major, then variants in file order, then the grid"
+small_config "$TMP/vbase.ini" 60
+cat >"$TMP/abl.sweep" <<EOF
+[sweep]
+name = abl
+base = vbase.ini
+scene_key = sdf.shape
+scenes = sphere torus
+[set]
+eval.points = 2000
+[variants]
+full =
+narrow = model.width=16
+shallow = model.hidden_layers=1 train.lr=0.002
+[grid]
+train.batch = 256 512
+EOF
+"$PHIVE" sweep "$TMP/abl.sweep" --list | sed 's/-[0-9a-f]\{8\}$//' >"$TMP/vlabels"
+for scene in sphere torus; do for v in full narrow shallow; do for b in 256 512; do
+    echo "abl-$scene-$v-batch=$b"
+done; done; done | cmp -s - "$TMP/vlabels" || fail "unexpected variant jobs: $(cat "$TMP/vlabels")"
+printf '[sweep]\nbase = vbase.ini\n[variants]\nnarrow = model.width=16 train.lr\n' >"$TMP/noeq.sweep"
+expect_error 1 "noeq.sweep: variant 'narrow': 'train.lr' is not of the form section.key=value" -- "$PHIVE" sweep "$TMP/noeq.sweep" --list
+
+check "variant jobs run with their overrides; phive report writes a scenes x variants table per metric"
+sed -i '/^\[grid\]/,$d' "$TMP/abl.sweep"
+mpirun -np 2 "$PHIVE" sweep "$TMP/abl.sweep" --out "$TMP/vout" 2>"$TMP/vlog" || { tail -30 "$TMP/vlog"; fail "variant sweep failed"; }
+rm "$TMP"/vout/table_*
+"$PHIVE" report "$TMP/vout" 2>/dev/null
+$PY - "$TMP/vout" <<'PY'
+import csv, glob, math, sys
+import h5py
+out = sys.argv[1]
+expect = {"full": (32, 2, 1e-3), "narrow": (16, 2, 1e-3), "shallow": (32, 1, 2e-3)}
+mae = {}
+for path in glob.glob(out + "/*/result.h5"):
+    f = h5py.File(path)
+    scene, variant, c = f.attrs["sweep_scene"], f.attrs["sweep_variant"], f["config"].attrs
+    got = (int(c["model.width"]), int(c["model.hidden_layers"]), float(c["train.lr"]))
+    assert scene == c["sdf.shape"] and got == expect[variant], (path, got)
+    mae[scene, variant] = float(f["final"].attrs["eval_mae"])
+assert len(mae) == 6, mae
+rows = list(csv.reader(open(out + "/table_eval_mae.csv")))
+assert rows[0] == ["scene", "full", "narrow", "shallow"], rows[0]
+assert [r[0] for r in rows[1:]] == ["sphere", "torus", "mean"], rows
+for r in rows[1:3]:
+    for v, cell in zip(rows[0][1:], r[1:]):
+        assert math.isclose(float(cell), mae[r[0], v], rel_tol=1e-5), (r, v, mae)
+for v, cell in zip(rows[0][1:], rows[3][1:]):
+    assert math.isclose(float(cell), (mae["sphere", v] + mae["torus", v]) / 2, rel_tol=1e-5), (v, cell)
+md = open(out + "/table_eval_mae.md").read().splitlines()
+assert md[0] == "| scene | full | narrow | shallow |" and md[-1].startswith("| mean | "), md
+print("table_eval_mae.csv:", rows)
+PY
+grep -qx '| scene | width=16 | width=24 |' "$TMP/out/table_eval_mae.md" && [ "$(wc -l <"$TMP/out/table_eval_mae.md")" -eq 6 ] ||
+    fail "the grid sweep's table: $(cat "$TMP/out/table_eval_mae.md")"
 echo "sweep checks passed"

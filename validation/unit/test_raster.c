@@ -167,6 +167,41 @@ static void test_fragments_sorted_and_thread_invariant(void **state)
     scene_free(&s);
 }
 
+/* A cropped camera renders exactly the window of the full image it covers (rgb, soft
+ * silhouette, depth), with sigma and the radii in the full image's NDC units. */
+static void test_crop_renders_the_window(void **state)
+{
+    (void)state;
+    scene s;
+    scene_make(&s, 7, 60, 44, SCENE_TEXTURE, 5);
+    s.set.sigma = 1e-3;
+    s.set.silhouette_radius = raster_blur_radius_for(1e-3);
+    const int x0 = 13, y0 = 9, w = 31, h = 22;
+    raster_camera crop = s.cam;
+    assert_int_equal(raster_camera_crop(&crop, x0, y0, w, h), 0);
+    raster_frame full, part;
+    assert_int_equal(raster_frame_alloc(&full, 60, 44, 1), 0);
+    assert_int_equal(raster_frame_alloc(&part, w, h, 1), 0);
+    assert_int_equal(raster_forward(&s.cam, &s.set, &s.mesh, &full, 1), 0);
+    assert_int_equal(raster_forward(&crop, &s.set, &s.mesh, &part, 1), 0);
+    double worst = 0;
+    int covered = 0;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const size_t p = (size_t)y * w + x, q = (size_t)(y + y0) * 60 + x + x0;
+            worst = fmax(worst, fabs(part.alpha[p] - full.alpha[q]));
+            worst = fmax(worst, fabs(part.depth[p] - full.depth[q]));
+            for (int c = 0; c < 3; ++c) worst = fmax(worst, fabs(part.rgb[3 * p + c] - full.rgb[3 * q + c]));
+            covered += part.silhouette[p];
+        }
+    assert_true(covered > w * h / 4);
+    assert_true(worst < 1e-5);
+    assert_int_not_equal(raster_camera_crop(&crop, 20, 0, 20, 5), 0); /* outside the cropped image */
+    raster_frame_free(&full);
+    raster_frame_free(&part);
+    scene_free(&s);
+}
+
 static void test_look_at_and_downscale(void **state)
 {
     (void)state;
@@ -301,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_textured_quad_reproduces_texture),
         cmocka_unit_test(test_backface_culling),
         cmocka_unit_test(test_fragments_sorted_and_thread_invariant),
+        cmocka_unit_test(test_crop_renders_the_window),
         cmocka_unit_test(test_look_at_and_downscale),
         cmocka_unit_test_setup_teardown(test_camera_json, setup, tu_scratch_teardown),
         cmocka_unit_test(test_bad_inputs),
