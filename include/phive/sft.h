@@ -167,9 +167,6 @@ typedef struct {
     real *positions, *grad_positions; /* F × n × 3 */
     double *frame_rgb, *frame_sil;    /* F */
     int edge_frames;                  /* evaluated frames reaching the crop's edge (summed over the group) */
-    /* last good state for the NaN guard */
-    real *good_values, *good_m, *good_v;
-    long good_step, good_iteration;
 } sft_problem;
 
 /* One evaluation: the loss terms over the window and the time of each stage. */
@@ -187,7 +184,10 @@ void sft_problem_free(sft_problem *s);
 int sft_problem_set_lr_scale(sft_problem *s, double scale);
 /* L over frames 0 … w−1 at the current Φ (positions, frame_rgb, frame_sil filled for them)
  * and, with grads, ∂L/∂Φ in params.grads, summed over the group (collective over the group:
- * frames are split round-robin across its ranks). */
+ * frames are split round-robin across its ranks).  Returns 0, −1 (an error), or SFT_DIVERGED
+ * when the simulation or its adjoint failed numerically (a linear solve diverged, a non-finite
+ * state): Φ left the region where the simulator works, err_message() says how. */
+#define SFT_DIVERGED 1
 int sft_problem_evaluate(sft_problem *s, const job_ctx *ctx, int w, int grads, sft_step *r);
 
 /* The `sft` job type (src/sft/sft_job.c, whose schema lists the keys). */

@@ -161,11 +161,7 @@ int sft_problem_setup(sft_problem *s, const job_ctx *ctx)
     s->grad_positions = malloc(n3F * sizeof *s->grad_positions);
     s->frame_rgb = calloc((size_t)s->F, sizeof *s->frame_rgb);
     s->frame_sil = calloc((size_t)s->F, sizeof *s->frame_sil);
-    s->good_values = malloc(s->params.count * sizeof *s->good_values);
-    s->good_m = malloc(s->params.count * sizeof *s->good_m);
-    s->good_v = malloc(s->params.count * sizeof *s->good_v);
-    if (!s->positions || !s->grad_positions || !s->frame_rgb || !s->frame_sil || !s->good_values || !s->good_m ||
-        !s->good_v)
+    if (!s->positions || !s->grad_positions || !s->frame_rgb || !s->frame_sil)
         return err_set("out of memory");
     if (ctx->dist->group_rank == 0)
         log_info("%s: %d frames of %d x %d (region %d x %d at %d, %d), template %d vertices / %d faces (%s material space, %s colours), "
@@ -193,9 +189,6 @@ void sft_problem_free(sft_problem *s)
     free(s->grad_positions);
     free(s->frame_rgb);
     free(s->frame_sil);
-    free(s->good_values);
-    free(s->good_m);
-    free(s->good_v);
 }
 
 /* ---- one evaluation of L and ∂L/∂Φ ---------------------------------------------- */
@@ -259,14 +252,16 @@ int sft_problem_evaluate(sft_problem *s, const job_ctx *ctx, int w, int grads, s
     const int rank = ctx->dist->group_rank, size = ctx->dist->group_size;
     double t0 = wall_time();
     memset(r, 0, sizeof *r);
-    int failed = surfaces(s, w) != 0;
+    enum { OK, FAILED, DIVERGED } failed = surfaces(s, w) ? DIVERGED : OK; /* the rollout fails only numerically */
     double t1 = wall_time();
     memset(s->frame_rgb, 0, (size_t)s->F * sizeof *s->frame_rgb);
     memset(s->frame_sil, 0, (size_t)s->F * sizeof *s->frame_sil);
     if (grads) memset(s->grad_positions, 0, (size_t)w * n3 * sizeof *s->grad_positions);
     for (int f = rank; f < w && !failed; f += size)
         failed = sft_frame_loss(s->work, &s->loss, &s->seq, &s->tpl, f, s->positions + f * n3, 1.0 / w,
-                                grads ? s->grad_positions + f * n3 : NULL, &s->frame_rgb[f], &s->frame_sil[f]) != 0;
+                                grads ? s->grad_positions + f * n3 : NULL, &s->frame_rgb[f], &s->frame_sil[f])
+                     ? FAILED
+                     : OK;
     double t2 = wall_time();
     sft_frame_work_times(s->work, &r->render_s, &r->render_backward_s, &s->edge_frames);
     if (grads && !failed) {
@@ -276,14 +271,16 @@ int sft_problem_evaluate(sft_problem *s, const job_ctx *ctx, int w, int grads, s
             for (int f = rank; f < w; f += size)
                 for (size_t i = 0; i < n3; ++i) s->grad_x[f * n3 + i] = s->grad_positions[f * n3 + i];
             cloth_params_zero(&s->cg);
-            failed = cloth_rollout_backward(s->sim, &s->cp, s->grad_x, NULL, &s->cg) != 0;
+            failed = cloth_rollout_backward(s->sim, &s->cp, s->grad_x, NULL, &s->cg) ? DIVERGED : OK;
             if (!failed) cloth_grad_to_phi(s);
         } else {
             real *g = params_grads(&s->params, s->tensor[T_OFFSETS]);
             for (int f = rank; f < w; f += size) memcpy(g + f * n3, s->grad_positions + f * n3, n3 * sizeof *g);
         }
     }
-    if (dist_group_max(ctx->dist, failed)) return failed ? -1 : err_set("another rank of the group failed");
+    const int worst = dist_group_max(ctx->dist, failed);
+    if (worst == DIVERGED && failed != DIVERGED) err_set("the simulation diverged on another rank of the group");
+    if (worst) return worst == DIVERGED ? SFT_DIVERGED : failed ? -1 : err_set("another rank of the group failed");
     double edge = s->edge_frames;
     if (dist_allreduce_double(ctx->dist, &edge, 1) || dist_allreduce_double(ctx->dist, s->frame_rgb, w) ||
         dist_allreduce_double(ctx->dist, s->frame_sil, w) ||

@@ -43,7 +43,8 @@ static const cfg_spec sft_schema[] = {
     {"sim.handles", CFG_STRING, "", 0, -1, NULL, "vertex indices held at the template (space-separated; ϕ-SfT: none)"},
     {"sim.damping", CFG_REAL, "0", 0, 10, NULL, "stiffness-proportional damping (s)"},
     {"sim.stretch", CFG_CHOICE, "direct", 0, -1, "direct|table", "stretching stiffness: the model, or ARCSim's 30³ table"},
-    {"sim.petsc", CFG_STRING, "", 0, -1, NULL, "PETSc options of the simulator's linear solver"},
+    {"sim.petsc", CFG_STRING, "", 0, -1, NULL,
+     "PETSc options of the simulator's linear solver (after the cloth module's CG + point-block Jacobi)"},
     {"loss.silhouette_weight", CFG_REAL, "0.5", 0, 1e6, NULL, "λ of the blurred-silhouette term (0: \"w/o E_s\")"},
     {"loss.blur_sigma", CFG_REAL, "7", 0.1, 1e3, NULL, "σ of the silhouette blur in full-resolution pixels"},
     {"render.shading", CFG_CHOICE, "ambient", 0, -1, "ambient|phong",
@@ -63,7 +64,8 @@ static const cfg_spec sft_schema[] = {
      "stop once the whole sequence is active and the best loss of the last converge_patience iterations "
      "improved on the best before them by less than this fraction (0: never)"},
     {"train.converge_patience", CFG_INT, "30", 1, 1e6, NULL, "iterations compared by the convergence test"},
-    {"train.nan_retries", CFG_INT, "3", 0, 100, NULL, "restarts from the last good state after a non-finite loss"},
+    {"train.nan_retries", CFG_INT, "3", 0, 100, NULL,
+     "restarts from the last good state after a non-finite loss or a diverged simulation"},
     {"train.nan_lr_factor", CFG_REAL, "0.5", 1e-6, 1, NULL, "learning-rate factor applied at each such restart"},
     {"window.adaptive", CFG_BOOL, "true", 0, -1, NULL, "adaptive temporal window (false: every frame from the start)"},
     {"window.initial", CFG_INT, "5", 2, 1e6, NULL, "t_a: frames active at the start"},
@@ -136,27 +138,49 @@ static int all_finite(const real *v, size_t n)
     return 1;
 }
 
-static void keep_good_state(sft_problem *s, long iteration)
+/* The NaN guard's last good state: Φ, Adam's moments and step at the start of the last iteration
+ * whose evaluation was finite (iteration −1: none yet). */
+typedef struct {
+    real *values, *m, *v;
+    long step, iteration;
+} good_state;
+
+static int good_state_alloc(good_state *g, size_t count)
+{
+    g->values = malloc(count * sizeof *g->values);
+    g->m = malloc(count * sizeof *g->m);
+    g->v = malloc(count * sizeof *g->v);
+    return g->values && g->m && g->v ? 0 : err_set("out of memory");
+}
+
+static void good_state_free(good_state *g)
+{
+    free(g->values);
+    free(g->m);
+    free(g->v);
+}
+
+static void keep_good_state(good_state *g, const sft_problem *s, long iteration)
 {
     const size_t bytes = s->params.count * sizeof(real);
-    memcpy(s->good_values, s->params.values, bytes);
-    memcpy(s->good_m, s->opt.m, bytes);
-    memcpy(s->good_v, s->opt.v, bytes);
-    s->good_step = s->opt.step;
-    s->good_iteration = iteration;
+    memcpy(g->values, s->params.values, bytes);
+    memcpy(g->m, s->opt.m, bytes);
+    memcpy(g->v, s->opt.v, bytes);
+    g->step = s->opt.step;
+    g->iteration = iteration;
 }
 
 /* Back to the last good state: Φ, Adam and the series as they were then. */
-static long restore_good_state(sft_problem *s, job_ctx *ctx)
+static long restore_good_state(const good_state *g, sft_problem *s, job_ctx *ctx)
 {
     const size_t bytes = s->params.count * sizeof(real);
-    memcpy(s->params.values, s->good_values, bytes);
-    memcpy(s->opt.m, s->good_m, bytes);
-    memcpy(s->opt.v, s->good_v, bytes);
-    s->opt.step = s->good_step;
+    memcpy(s->params.values, g->values, bytes);
+    memcpy(s->opt.m, g->m, bytes);
+    memcpy(s->opt.v, g->v, bytes);
+    s->opt.step = g->step;
     for (int i = 0; i < ctx->series.n; ++i)
-        if (ctx->series.series[i].n > (size_t)s->good_iteration) ctx->series.series[i].n = (size_t)s->good_iteration;
-    return s->good_iteration;
+        if (ctx->series.series[i].n > (size_t)g->iteration) ctx->series.series[i].n = (size_t)g->iteration;
+    return g->iteration;
 }
 
 static int record(job_ctx *ctx, const sft_problem *s, const sft_step *r, const window_state *ws, int w_used)
@@ -188,7 +212,7 @@ static int record(job_ctx *ctx, const sft_problem *s, const sft_step *r, const w
     return rc ? -1 : 0;
 }
 
-static int optimise(sft_problem *s, job_ctx *ctx)
+static int optimise_from(sft_problem *s, job_ctx *ctx, good_state *good)
 {
     const long iterations = config_int(ctx->cfg, "train.iterations");
     const long checkpoint_every = config_int(ctx->cfg, "run.checkpoint_every");
@@ -198,7 +222,7 @@ static int optimise(sft_problem *s, job_ctx *ctx)
     window_state ws;
     window_from_series(ctx, s, &ws);
     if (sft_problem_set_lr_scale(s, ws.lr_scale)) return -1;
-    keep_good_state(s, it);
+    good->iteration = -1;
     int retries = 0, edge_warned = 0;
     progress bar;
     progress_begin(&bar, ctx->id, it, iterations, config_int(ctx->cfg, "run.log_every"));
@@ -210,17 +234,23 @@ static int optimise(sft_problem *s, job_ctx *ctx)
         }
         sft_step r;
         const int w_used = ws.w;
-        if (sft_problem_evaluate(s, ctx, ws.w, 1, &r)) return -1;
-        if (!isfinite(r.loss) || !all_finite(s->params.grads, s->params.count)) {
+        const int rc = sft_problem_evaluate(s, ctx, ws.w, 1, &r);
+        if (rc < 0) return -1;
+        if (rc == SFT_DIVERGED || !isfinite(r.loss) || !all_finite(s->params.grads, s->params.count)) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", rc == SFT_DIVERGED ? err_message() : "the loss or its gradient is not finite");
             const long nan_retries = config_int(ctx->cfg, "train.nan_retries");
-            if (retries++ >= nan_retries)
-                return err_set("loss or gradient not finite at iteration %ld after %ld restart(s) with lower learning "
-                               "rates (lower train.lr or check the data)", it, nan_retries);
-            it = restore_good_state(s, ctx) - 1;
+            if (good->iteration < 0 || retries >= nan_retries)
+                return err_set("iteration %ld: %s (after %d restart(s) from the last good state with lower learning "
+                               "rates; lower train.lr or check the data)", it, why, retries);
+            ++retries;
+            const double lowered = ws.lr_scale * config_real(ctx->cfg, "train.nan_lr_factor");
+            it = restore_good_state(good, s, ctx) - 1;
             window_from_series(ctx, s, &ws);
-            ws.lr_scale *= config_real(ctx->cfg, "train.nan_lr_factor");
+            ws.lr_scale = lowered;
             if (sft_problem_set_lr_scale(s, ws.lr_scale)) return -1;
-            if (leader) log_warn("%s: non-finite loss or gradient; back to iteration %ld with learning rates × %g", ctx->id, it + 1, ws.lr_scale);
+            if (leader)
+                log_warn("%s: %s; back to iteration %ld with learning rates × %g", ctx->id, why, it + 1, ws.lr_scale);
             continue;
         }
         if (s->edge_frames && !edge_warned && leader) {
@@ -228,6 +258,7 @@ static int optimise(sft_problem *s, job_ctx *ctx)
                      "losses there are not the full frame's (raise data.crop_margin)", ctx->id, it, s->edge_frames);
             edge_warned = 1;
         }
+        keep_good_state(good, s, it);
         if (adam_step(&s->opt, &s->params)) return -1;
         window_update(ctx, s, it, &ws);
         if (record(ctx, s, &r, &ws, w_used)) return -1;
@@ -236,13 +267,20 @@ static int optimise(sft_problem *s, job_ctx *ctx)
             if (leader) log_info("%s: converged at iteration %ld", ctx->id, it + 1);
             break;
         }
-        if (checkpoint_every && (it + 1) % checkpoint_every == 0 && it + 1 < iterations) {
-            if (job_checkpoint_save(ctx, &s->params, &s->opt, NULL, it + 1)) return -1;
-            keep_good_state(s, it + 1);
-        }
+        if (checkpoint_every && (it + 1) % checkpoint_every == 0 && it + 1 < iterations &&
+            job_checkpoint_save(ctx, &s->params, &s->opt, NULL, it + 1))
+            return -1;
     }
     progress_end(&bar);
     return job_checkpoint_save(ctx, &s->params, &s->opt, NULL, it < iterations ? it + 1 : iterations) ? -1 : JOB_COMPLETE;
+}
+
+static int optimise(sft_problem *s, job_ctx *ctx)
+{
+    good_state good = {0};
+    int status = good_state_alloc(&good, s->params.count) ? -1 : optimise_from(s, ctx, &good);
+    good_state_free(&good);
+    return status;
 }
 
 /* ---- outputs ------------------------------------------------------------------------ */

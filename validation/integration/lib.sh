@@ -42,3 +42,18 @@ checkpoint_every = 50
 log_every = 100
 EOC
 }
+
+# resume_after_interrupt INI OUT: runs the job, stops it with SIGUSR1 once its checkpoint exists
+# (exit 75, no result.h5), then reruns it, which must resume from the checkpoint and complete.
+resume_after_interrupt() {
+    local ini=$1 out=$2 pid rc=0
+    "$PHIVE" run "$ini" --out "$out" 2>"$TMP/log_interrupted" &
+    pid=$!
+    for _ in $(seq 1 1000); do ls "$out"/*/ckpt.h5 >/dev/null 2>&1 && break; sleep 0.01; done
+    kill -USR1 "$pid"
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 75 ] || { cat "$TMP/log_interrupted"; fail "SIGUSR1 should stop the job with exit 75, got $rc"; }
+    ! ls "$out"/*/result.h5 >/dev/null 2>&1 || fail "an interrupted job wrote result.h5"
+    "$PHIVE" run "$ini" --out "$out" 2>"$TMP/log_resumed" || { cat "$TMP/log_resumed"; fail "resumed run failed"; }
+    grep "resuming from" "$TMP/log_resumed" || fail "the rerun did not resume"
+}

@@ -101,16 +101,7 @@ print(f"mesh: {nv} vertices, {nf} faces, normalised extent {x.min(0).round(3)} .
 assert nv > 100 and nf > 100 and np.all(np.abs(x) <= 1.0101), "mesh outside [-1.01, 1.01]^3 after scale_mat_0"
 PY
 check "resume: a run stopped by SIGUSR1 after a checkpoint, then rerun, gives the uninterrupted curve"
-"$PHIVE" run "$TMP/job.ini" --out "$TMP/res" 2>"$TMP/logs" &
-pid=$!
-for _ in $(seq 1 600); do ls "$TMP"/res/*/ckpt.h5 >/dev/null 2>&1 && break; sleep 0.02; done
-kill -USR1 "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" -eq 75 ] || { cat "$TMP/logs"; fail "SIGUSR1 should stop the job with exit 75, got $rc"; }
-! ls "$TMP"/res/*/result.h5 >/dev/null 2>&1 || fail "an interrupted job wrote result.h5"
-"$PHIVE" run "$TMP/job.ini" --out "$TMP/res" 2>"$TMP/logr" || { cat "$TMP/logr"; fail "resumed run failed"; }
-grep "resuming from" "$TMP/logr" || fail "the rerun did not resume"
+resume_after_interrupt "$TMP/job.ini" "$TMP/res"
 $PY - "$TMP" <<'PY'
 import glob, sys
 import h5py, numpy as np

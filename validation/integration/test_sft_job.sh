@@ -79,15 +79,7 @@ assert two.attrs["ranks"] == 2 and rel < 1e-4, rel
 assert f2["e3d_mean"] < 0.8 * f0["e3d_mean"] and f2["loss"] < 0.8 * f0["loss"]
 PY
 check "resume: SIGUSR1 after a checkpoint, rerun, same curve"
-"$PHIVE" run "$TMP/job.ini" --out "$TMP/res" 2>"$TMP/logs" &
-pid=$!
-for _ in $(seq 1 1000); do ls "$TMP"/res/*/ckpt.h5 >/dev/null 2>&1 && break; sleep 0.01; done
-kill -USR1 "$pid"
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" -eq 75 ] || { cat "$TMP/logs"; fail "SIGUSR1 should stop the job with exit 75, got $rc"; }
-"$PHIVE" run "$TMP/job.ini" --out "$TMP/res" 2>"$TMP/logr" || { cat "$TMP/logr"; fail "resumed run failed"; }
-grep "resuming from" "$TMP/logr" || fail "the rerun did not resume"
+resume_after_interrupt "$TMP/job.ini" "$TMP/res"
 $PY - "$TMP" <<'PY'
 import glob, sys
 import h5py, numpy as np
@@ -119,6 +111,8 @@ expect_error 1 "templates holds 2 .obj files" -- "$PHIVE" run "$TMP/job.ini" dat
 head -c 200 "$SEQ/rgbs/rgb_003.png" >"$TMP/holes/rgbs/rgb_003.png" && rm "$TMP/holes/templates/other.obj"
 expect_error 1 "rgb_003.png" -- "$PHIVE" run "$TMP/job.ini" data.root="$TMP/holes" --out "$TMP/bad"
 expect_error 1 "unknown key 'window.inital'.*window.initial" -- "$PHIVE" run "$TMP/job.ini" window.inital=4 --out "$TMP/bad"
+expect_error 1 "iteration 0: cloth step .*diverged.*after 0 restart" -- "$PHIVE" run "$TMP/job.ini" \
+    "sim.petsc=-ksp_max_it 1" --out "$TMP/bad"
 check "a failed rerun (--force) leaves the earlier results alone"
 cp -r "$SEQ" "$TMP/copy"
 "$PHIVE" run "$TMP/start.ini" data.root="$TMP/copy" --out "$TMP/keep" 2>/dev/null || fail "run on the copy failed"
