@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "phive/rng.h"
 
@@ -29,6 +30,10 @@ static int by_total(const void *a, const void *b)
 
 int main(void)
 {
+    if (access("../shared/data/phisft_r1/camera.json", R_OK)) {
+        printf("phi-SfT iteration: skipped (no ../shared/data/phisft_r1)\n");
+        return 0;
+    }
     if (petsc_fixture_setup(NULL)) return 1;
     sft_fixture fx;
     char ini[512];
