@@ -81,45 +81,48 @@ PHIVE_HD real softplus_fused(real x, real beta, real *grad)
 PHIVE_HD real relu_forward(real x) { return x > 0 ? x : (real)0; }
 PHIVE_HD real relu_grad(real x) { return x > 0 ? (real)1 : (real)0; }
 
-/* NeuS positional encoding of one 3-vector: [x, sin(2^k x), cos(2^k x)] for k < n_freqs. */
-PHIVE_HD void positional_encoding(const real *PHIVE_RESTRICT x, int n_freqs, real *PHIVE_RESTRICT out)
+/* NeuS positional encoding (get_embedder, include_input, log sampling) of one D-vector:
+ * [x, sin(2⁰x), cos(2⁰x), …, sin(2^{F−1}x), cos(2^{F−1}x)] (each term a D-vector). */
+PHIVE_HD void positional_encoding(const real *PHIVE_RESTRICT x, int D, int n_freqs, real *PHIVE_RESTRICT out)
 {
-    out[0] = x[0]; out[1] = x[1]; out[2] = x[2];
+    for (int c = 0; c < D; ++c) out[c] = x[c];
     for (int k = 0; k < n_freqs; ++k) {
         real scale = (real)(1 << k);
-        for (int c = 0; c < 3; ++c) {
-            out[3 + 6 * k + c] = REAL_SIN(scale * x[c]);
-            out[6 + 6 * k + c] = REAL_COS(scale * x[c]);
+        for (int c = 0; c < D; ++c) {
+            out[D * (1 + 2 * k) + c] = REAL_SIN(scale * x[c]);
+            out[D * (2 + 2 * k) + c] = REAL_COS(scale * x[c]);
         }
     }
 }
 
-/* Number of outputs of positional_encoding: 3 + 6·n_freqs. */
-PHIVE_HD int positional_encoding_width(int n_freqs) { return 3 + 6 * n_freqs; }
+/* Number of outputs of positional_encoding: D·(1 + 2·n_freqs). */
+PHIVE_HD int positional_encoding_width(int D, int n_freqs) { return D * (1 + 2 * n_freqs); }
 
-/* dL/dx (3) from dL/d(out) of positional_encoding, using its output `out` for the
+/* dL/dx (D) from dL/d(out) of positional_encoding, using its output `out` for the
  * sines and cosines: d sin(2^k x)/dx = 2^k cos(2^k x), d cos(2^k x)/dx = −2^k sin(2^k x). */
-PHIVE_HD void positional_encoding_vjp(const real *PHIVE_RESTRICT out, int n_freqs, const real *PHIVE_RESTRICT grad_out,
-                                      real *PHIVE_RESTRICT grad_x)
+PHIVE_HD void positional_encoding_vjp(const real *PHIVE_RESTRICT out, int D, int n_freqs,
+                                      const real *PHIVE_RESTRICT grad_out, real *PHIVE_RESTRICT grad_x)
 {
-    grad_x[0] = grad_out[0]; grad_x[1] = grad_out[1]; grad_x[2] = grad_out[2];
+    for (int c = 0; c < D; ++c) grad_x[c] = grad_out[c];
     for (int k = 0; k < n_freqs; ++k) {
         real scale = (real)(1 << k);
-        for (int c = 0; c < 3; ++c)
-            grad_x[c] += scale * (out[6 + 6 * k + c] * grad_out[3 + 6 * k + c] - out[3 + 6 * k + c] * grad_out[6 + 6 * k + c]);
+        const int si = D * (1 + 2 * k), ci = D * (2 + 2 * k);
+        for (int c = 0; c < D; ++c)
+            grad_x[c] += scale * (out[ci + c] * grad_out[si + c] - out[si + c] * grad_out[ci + c]);
     }
 }
 
 /* d(out) = J·dx, the forward-mode derivative of positional_encoding in direction dx. */
-PHIVE_HD void positional_encoding_jvp(const real *PHIVE_RESTRICT out, int n_freqs, const real *PHIVE_RESTRICT dx,
+PHIVE_HD void positional_encoding_jvp(const real *PHIVE_RESTRICT out, int D, int n_freqs, const real *PHIVE_RESTRICT dx,
                                       real *PHIVE_RESTRICT dout)
 {
-    dout[0] = dx[0]; dout[1] = dx[1]; dout[2] = dx[2];
+    for (int c = 0; c < D; ++c) dout[c] = dx[c];
     for (int k = 0; k < n_freqs; ++k) {
         real scale = (real)(1 << k);
-        for (int c = 0; c < 3; ++c) {
-            dout[3 + 6 * k + c] = scale * out[6 + 6 * k + c] * dx[c];
-            dout[6 + 6 * k + c] = -scale * out[3 + 6 * k + c] * dx[c];
+        const int si = D * (1 + 2 * k), ci = D * (2 + 2 * k);
+        for (int c = 0; c < D; ++c) {
+            dout[si + c] = scale * out[ci + c] * dx[c];
+            dout[ci + c] = -scale * out[si + c] * dx[c];
         }
     }
 }

@@ -157,32 +157,55 @@ PHIVE_HD real neus_iter_cos(real cos, real r, real *dcos)
     return -((a > 0 ? a : (real)0) * (1 - r) + (b > 0 ? b : (real)0) * r);
 }
 
-/* The render of one ray of n samples: f (n), g (n × 3), c (n × 3 colours), δ (n), unit d, s = inv_s,
- * r = cos annealing ratio, bg (3, or NULL).  Writes α, T (transmittance before each sample), w,
- * the colour C (3) and the weight sum W. */
-PHIVE_HD void neus_ray_forward(int n, const real *PHIVE_RESTRICT f, const real *PHIVE_RESTRICT g,
-                               const real *PHIVE_RESTRICT c, const real *PHIVE_RESTRICT dist,
-                               const real *PHIVE_RESTRICT d, real s, real r, const real *PHIVE_RESTRICT bg,
-                               real *PHIVE_RESTRICT alpha, real *PHIVE_RESTRICT trans, real *PHIVE_RESTRICT w,
-                               real *PHIVE_RESTRICT color, real *PHIVE_RESTRICT weight_sum)
+/* NeuS's discrete α of one section: f, g (3), its length δ, unit d, s = inv_s, cos annealing r:
+ * α = clip((P − N + ε)/(P + ε), 0, 1), P = σ(s(f − ιδ/2)), N = σ(s(f + ιδ/2)), ι = neus_iter_cos(d·g). */
+PHIVE_HD real neus_section_alpha(real f, const real *PHIVE_RESTRICT g, real dist, const real *PHIVE_RESTRICT d, real s,
+                                 real r)
+{
+    real dcos, cos_i = d[0] * g[0] + d[1] * g[1] + d[2] * g[2];
+    real half = neus_iter_cos(cos_i, r, &dcos) * dist * (real)0.5;
+    real P = neus_sigmoid((f - half) * s), N = neus_sigmoid((f + half) * s);
+    real a = (P - N + NEUS_ALPHA_EPS) / (P + NEUS_ALPHA_EPS);
+    return a < 0 ? (real)0 : (a > 1 ? (real)1 : a);
+}
+
+/* The backward of neus_section_alpha from ga = dL/dα: adds dL/df to *grad_f and dL/dg to grad_g (3);
+ * returns dL/ds.  (The clip passes no gradient where it is active.) */
+PHIVE_HD real neus_section_alpha_backward(real ga, real f, const real *PHIVE_RESTRICT g, real dist,
+                                          const real *PHIVE_RESTRICT d, real s, real r, real *PHIVE_RESTRICT grad_f,
+                                          real *PHIVE_RESTRICT grad_g)
+{
+    real dcos, cos_i = d[0] * g[0] + d[1] * g[1] + d[2] * g[2];
+    real half = neus_iter_cos(cos_i, r, &dcos) * dist * (real)0.5;
+    real em = f - half, ep = f + half;
+    real P = neus_sigmoid(em * s), N = neus_sigmoid(ep * s);
+    real den = P + NEUS_ALPHA_EPS, raw = (P - N + NEUS_ALPHA_EPS) / den;
+    if (raw < 0 || raw > 1) return 0;
+    real gP = ga * (1 - raw) / den, gN = -ga / den;
+    real gem = gP * neus_sigmoid_grad(em * s), gep = gN * neus_sigmoid_grad(ep * s); /* per unit of s·e */
+    *grad_f += (gem + gep) * s;
+    real gcos = (gep - gem) * s * dist * (real)0.5 * dcos;
+    for (int k = 0; k < 3; ++k) grad_g[k] += gcos * d[k];
+    return gem * em + gep * ep;
+}
+
+/* Alpha compositing of n samples: α (n), colours c (n × 3), bg (3, or NULL):
+ * T_0 = 1, T_{i+1} = T_i (1 − α_i + 1e-7), w_i = α_i T_i, C = Σ w_i c_i [+ bg (1 − W)], W = Σ w_i.
+ * Writes T (transmittance before each sample), w, C (3) and W. */
+PHIVE_HD void neus_composite_forward(int n, const real *PHIVE_RESTRICT alpha, const real *PHIVE_RESTRICT c,
+                                     const real *PHIVE_RESTRICT bg, real *PHIVE_RESTRICT trans, real *PHIVE_RESTRICT w,
+                                     real *PHIVE_RESTRICT color, real *PHIVE_RESTRICT weight_sum)
 {
     real T = 1, W = 0, C0 = 0, C1 = 0, C2 = 0;
     for (int i = 0; i < n; ++i) {
-        const real *gi = g + 3 * i;
-        real dcos, cos_i = d[0] * gi[0] + d[1] * gi[1] + d[2] * gi[2];
-        real half = neus_iter_cos(cos_i, r, &dcos) * dist[i] * (real)0.5;
-        real P = neus_sigmoid((f[i] - half) * s), N = neus_sigmoid((f[i] + half) * s);
-        real a = (P - N + NEUS_ALPHA_EPS) / (P + NEUS_ALPHA_EPS);
-        a = a < 0 ? (real)0 : (a > 1 ? (real)1 : a);
-        real wi = a * T;
-        alpha[i] = a;
+        real wi = alpha[i] * T;
         trans[i] = T;
         w[i] = wi;
         W += wi;
         C0 += wi * c[3 * i];
         C1 += wi * c[3 * i + 1];
         C2 += wi * c[3 * i + 2];
-        T *= 1 - a + NEUS_TRANS_EPS;
+        T *= 1 - alpha[i] + NEUS_TRANS_EPS;
     }
     if (bg) {
         C0 += bg[0] * (1 - W);
@@ -195,42 +218,94 @@ PHIVE_HD void neus_ray_forward(int n, const real *PHIVE_RESTRICT f, const real *
     *weight_sum = W;
 }
 
+/* The backward of neus_composite_forward from dL/dC (3), dL/dW and dL/dw (n, or NULL): writes
+ * grad_alpha (n) and adds dL/dc to grad_c.  With b_i = Σ_{k>i} w̄_k α_k Π_{i<j<k}(1 − α_j + ε):
+ * dL/dα_i = T_i (w̄_i − b_i). */
+PHIVE_HD void neus_composite_backward(int n, const real *PHIVE_RESTRICT alpha, const real *PHIVE_RESTRICT c,
+                                      const real *PHIVE_RESTRICT bg, const real *PHIVE_RESTRICT trans,
+                                      const real *PHIVE_RESTRICT w, const real *PHIVE_RESTRICT grad_color,
+                                      real grad_weight_sum, const real *PHIVE_RESTRICT grad_w,
+                                      real *PHIVE_RESTRICT grad_alpha, real *PHIVE_RESTRICT grad_c)
+{
+    real gW = grad_weight_sum;
+    if (bg) gW -= grad_color[0] * bg[0] + grad_color[1] * bg[1] + grad_color[2] * bg[2];
+    real b = 0;
+    for (int i = n - 1; i >= 0; --i) {
+        const real *ci = c + 3 * i;
+        real gw = gW + grad_color[0] * ci[0] + grad_color[1] * ci[1] + grad_color[2] * ci[2];
+        if (grad_w) gw += grad_w[i];
+        for (int k = 0; k < 3; ++k) grad_c[3 * i + k] += grad_color[k] * w[i];
+        grad_alpha[i] = trans[i] * (gw - b);
+        b = gw * alpha[i] + (1 - alpha[i] + NEUS_TRANS_EPS) * b;
+    }
+}
+
+/* The render of one ray of n samples: f (n), g (n × 3), c (n × 3 colours), δ (n), unit d, s = inv_s,
+ * r = cos annealing ratio, bg (3, or NULL).  Writes α, T, w, the colour C (3) and the weight sum W. */
+PHIVE_HD void neus_ray_forward(int n, const real *PHIVE_RESTRICT f, const real *PHIVE_RESTRICT g,
+                               const real *PHIVE_RESTRICT c, const real *PHIVE_RESTRICT dist,
+                               const real *PHIVE_RESTRICT d, real s, real r, const real *PHIVE_RESTRICT bg,
+                               real *PHIVE_RESTRICT alpha, real *PHIVE_RESTRICT trans, real *PHIVE_RESTRICT w,
+                               real *PHIVE_RESTRICT color, real *PHIVE_RESTRICT weight_sum)
+{
+    for (int i = 0; i < n; ++i) alpha[i] = neus_section_alpha(f[i], g + 3 * i, dist[i], d, s, r);
+    neus_composite_forward(n, alpha, c, bg, trans, w, color, weight_sum);
+}
+
 /* The backward of neus_ray_forward: from dL/dC (3), dL/dW and dL/dw (n, or NULL) accumulate (+=)
- * dL/df, dL/dg, dL/dc; returns dL/ds.  α, T, w are neus_ray_forward's outputs.  With
- * b_i = Σ_{k>i} w̄_k α_k Π_{i<j<k}(1 − α_j + ε):  dL/dα_i = T_i (w̄_i − b_i). */
+ * dL/df, dL/dg, dL/dc; returns dL/ds.  α, T, w are neus_ray_forward's outputs; grad_alpha (n) is
+ * scratch (left holding dL/dα). */
 PHIVE_HD real neus_ray_backward(int n, const real *PHIVE_RESTRICT f, const real *PHIVE_RESTRICT g,
                                 const real *PHIVE_RESTRICT c, const real *PHIVE_RESTRICT dist,
                                 const real *PHIVE_RESTRICT d, real s, real r, const real *PHIVE_RESTRICT bg,
                                 const real *PHIVE_RESTRICT alpha, const real *PHIVE_RESTRICT trans,
                                 const real *PHIVE_RESTRICT w, const real *PHIVE_RESTRICT grad_color,
-                                real grad_weight_sum, const real *PHIVE_RESTRICT grad_w, real *PHIVE_RESTRICT grad_f,
-                                real *PHIVE_RESTRICT grad_g, real *PHIVE_RESTRICT grad_c)
+                                real grad_weight_sum, const real *PHIVE_RESTRICT grad_w, real *PHIVE_RESTRICT grad_alpha,
+                                real *PHIVE_RESTRICT grad_f, real *PHIVE_RESTRICT grad_g, real *PHIVE_RESTRICT grad_c)
 {
-    real gW = grad_weight_sum;
-    if (bg) gW -= grad_color[0] * bg[0] + grad_color[1] * bg[1] + grad_color[2] * bg[2];
-    real b = 0, grad_s = 0;
-    for (int i = n - 1; i >= 0; --i) {
-        const real *ci = c + 3 * i, *gi = g + 3 * i;
-        real gw = gW + grad_color[0] * ci[0] + grad_color[1] * ci[1] + grad_color[2] * ci[2];
-        if (grad_w) gw += grad_w[i];
-        for (int k = 0; k < 3; ++k) grad_c[3 * i + k] += grad_color[k] * w[i];
-        real ga = trans[i] * (gw - b);
-        b = gw * alpha[i] + (1 - alpha[i] + NEUS_TRANS_EPS) * b;
-        /* α_i = clip((P − N + ε)/(P + ε)) with P = σ(s e⁻), N = σ(s e⁺), e∓ = f ∓ ι δ/2 */
-        real dcos, cos_i = d[0] * gi[0] + d[1] * gi[1] + d[2] * gi[2];
-        real half = neus_iter_cos(cos_i, r, &dcos) * dist[i] * (real)0.5;
-        real em = f[i] - half, ep = f[i] + half;
-        real P = neus_sigmoid(em * s), N = neus_sigmoid(ep * s);
-        real den = P + NEUS_ALPHA_EPS, raw = (P - N + NEUS_ALPHA_EPS) / den;
-        if (raw < 0 || raw > 1) continue;
-        real gP = ga * (1 - raw) / den, gN = -ga / den;
-        real gem = gP * neus_sigmoid_grad(em * s), gep = gN * neus_sigmoid_grad(ep * s); /* per unit of s·e */
-        grad_s += gem * em + gep * ep;
-        grad_f[i] += (gem + gep) * s;
-        real gcos = (gep - gem) * s * dist[i] * (real)0.5 * dcos;
-        for (int k = 0; k < 3; ++k) grad_g[3 * i + k] += gcos * d[k];
-    }
+    neus_composite_backward(n, alpha, c, bg, trans, w, grad_color, grad_weight_sum, grad_w, grad_alpha, grad_c);
+    real grad_s = 0;
+    for (int i = 0; i < n; ++i)
+        grad_s += neus_section_alpha_backward(grad_alpha[i], f[i], g + 3 * i, dist[i], d, s, r, grad_f + i, grad_g + 3 * i);
     return grad_s;
+}
+
+/* ---- NeRF++ background (NeuS's render_core_outside) ---- */
+
+/* Inverted-sphere coordinates of p: [p/r, 1/r] with r = max(‖p‖, 1). */
+PHIVE_HD void nerfpp_contract(const real *PHIVE_RESTRICT p, real *PHIVE_RESTRICT q)
+{
+    real r = neus_norm3(p);
+    if (r < 1) r = 1;
+    q[0] = p[0] / r, q[1] = p[1] / r, q[2] = p[2] / r, q[3] = 1 / r;
+}
+
+/* NeRF's α = 1 − exp(−softplus(σ)·δ), and dα/dσ in *dalpha. */
+PHIVE_HD real nerfpp_alpha(real sigma, real dist, real *PHIVE_RESTRICT dalpha)
+{
+    real sp = sigma > 20 ? sigma : REAL_LOG1P(REAL_EXP(sigma));
+    real keep = REAL_EXP(-sp * dist);
+    *dalpha = keep * dist * neus_sigmoid(sigma);
+    return 1 - keep;
+}
+
+/* Outside samples (NeuS): z = far / flip(lin) + 1/n_samples with lin = linspace(1e-3, 1 − 1/(m + 1), m),
+ * jittered inside its cell when u (m uniforms) is given. */
+PHIVE_HD void nerfpp_outside_samples(int m, real far, real n_samples, const real *PHIVE_RESTRICT u,
+                                     real *PHIVE_RESTRICT z)
+{
+    const real lo = (real)1e-3, hi = 1 - 1 / ((real)m + 1);
+    for (int k = 0; k < m; ++k) {
+        int j = m - 1 - k; /* flip */
+        real lin = m > 1 ? lo + (hi - lo) * (real)j / (real)(m - 1) : lo;
+        if (u) {
+            real prev = j > 0 ? lo + (hi - lo) * (real)(j - 1) / (real)(m - 1) : lin;
+            real next = j + 1 < m ? lo + (hi - lo) * (real)(j + 1) / (real)(m - 1) : lin;
+            real lower = j > 0 ? (real)0.5 * (prev + lin) : lin, upper = j + 1 < m ? (real)0.5 * (lin + next) : lin;
+            lin = lower + (upper - lower) * u[j];
+        }
+        z[k] = far / lin + 1 / n_samples;
+    }
 }
 
 /* Eikonal term (‖g‖ − 1)²; dg (may be NULL) receives its gradient 2(‖g‖ − 1) g/‖g‖ (0 at g = 0). */

@@ -13,10 +13,10 @@ echo "== reference: sdf job vs an independent numpy forward pass and the analyti
 bin/phive run configs/demo.ini --out "$work/demo" 2>/dev/null
 /usr/bin/python3 validation/reference/sdf_reference.py "$work"/demo/*/result.h5 0.02
 
-echo "== reference comparisons of the geometry toolkit, the evaluation protocols, the soft rasterizer, the cloth material and NeuS"
+echo "== reference comparisons of the geometry toolkit, the evaluation protocols, the soft rasterizer, the cloth material, NeuS and the synthetic scenes"
 # The tests compare with scipy, scikit-image, open3d and independent numpy protocols; show their figures.
-VERBOSE=1 ONLY="test_(surface_metrics|kdtree|mcubes|align|mesh_io|array_io|eval_|neus_reference|cloth_material)|grad_(raster|neus)_reference" BUILD=$BUILD validation/run_tests.sh |
-    grep -E "^(test|grad)_|reference|numpy|scipy|skimage|scikit|open3d|expected|phive:|FAIL" |
+VERBOSE=1 ONLY="test_(surface_metrics|kdtree|mcubes|align|mesh_io|array_io|eval_|neus_reference|cloth_material|synth_scene)|grad_(raster|neus)_reference" BUILD=$BUILD validation/run_tests.sh |
+    grep -E "^(test|grad)_|reference|numpy|scipy|skimage|scikit|open3d|expected|phive:|FAIL|scene_check|overall" |
     grep -vE "\[ +(OK|RUN) +\]|^ *\[phive" || true
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "a reference comparison failed"; exit 1; }
 

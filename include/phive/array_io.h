@@ -86,4 +86,12 @@ int npz_write(const char *path, const npz_entry *entries, size_t n, int compress
 /* --- MATLAB --- */
 int mat_read(const char *path, const char *name, ndarray *out);
 
+typedef struct {
+    const char *name;
+    const ndarray *array; /* C order; written column-major with the same dims (at least 2) */
+    int logical;          /* 1: a MATLAB logical (uint8 0/1), else double */
+} mat_entry;
+/* A MATLAB v5 file of these variables, written atomically. */
+int mat_write(const char *path, const mat_entry *entries, size_t n);
+
 #endif

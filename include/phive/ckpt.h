@@ -4,8 +4,11 @@
  * the named parameter tensors (/params/<name>), Adam's moments
  * (/adam/m/<name>, /adam/v/<name>) and step, the RNG state, the iteration,
  * the metric series so far (/metrics/<name>), and the hash of the
- * effective config.  It is written atomically (h5io); loading checks every
- * shape and refuses a checkpoint of another config.
+ * effective config; jobs also store the config's text (root attribute
+ * `config`, as result.h5 has it) so that tools such as `phive mesh` can
+ * rebuild the model of an interrupted job, which has no result.h5.  It is
+ * written atomically (h5io); loading checks every shape and refuses a
+ * checkpoint of another config.
  */
 #ifndef PHIVE_CKPT_H
 #define PHIVE_CKPT_H
@@ -27,7 +30,12 @@ typedef struct {
 } train_state;
 
 int ckpt_save(const char *path, const train_state *s);
+/* ckpt_save plus the effective config's text (config_dump) in the root attribute `config`. */
+int ckpt_save_with_config(const char *path, const train_state *s, const char *config_text);
 /* Fills params/opt/rng/series/iteration; an existing but unreadable file is an error (never deleted). */
 int ckpt_load(const char *path, train_state *s);
+/* The config text a checkpoint stores (malloc'd), NULL when it stores none (checkpoints written
+ * before jobs stored it); -1 (err_set naming the file) when the file cannot be read. */
+int ckpt_read_config(const char *path, char **config_text);
 
 #endif

@@ -59,4 +59,9 @@ int file_write_atomic(const char *path, const void *bytes, size_t len);
  * directory; on failure tmp_path is removed. */
 int file_commit(const char *tmp_path, const char *path);
 
+/* mkdir -p: path and its missing parents (0775); error when a part exists and is not a directory. */
+int file_make_dirs(const char *path);
+/* 0 when path is missing or an empty directory, else 1 (output directories that must not be clobbered). */
+int file_dir_has_entries(const char *path);
+
 #endif

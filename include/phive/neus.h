@@ -76,6 +76,24 @@
  *   ~2.5–3× faster per step (6 GEMM passes of the SDF MLP per sample against 15).  The
  *   FD step (fd_eps, default 1e-4) is what a grid encoding would set to its finest cell.
  *
+ * BACKGROUND (NeRF++, NeuS's render_core_outside; scenes without masks).  With a model built
+ *   with cfg.background and n_outside = M > 0 (NeuS womask: 32):
+ *   outside samples z'_k = far / flip(lin)_k + 1/n_samples, lin = linspace(1e-3, 1 − 1/(M + 1), M)
+ *     (with perturb: each lin_k uniform in its cell between the midpoints, uniforms k of the
+ *     ray's stream after the importance ones);
+ *   on the joined list [z (S), z' (M)] (in order: z' > far): sections δ (last 2/n_samples),
+ *     midpoints p, q = [p/r, 1/r] with r = max(‖p‖, 1); [σ, feature] = bg(PE10(q)) (8 ReLU
+ *     layers of 256, skip at layer 5), colour = sigmoid(bg_color([feature, PE4(d)])) (one ReLU
+ *     layer of 128), α_bg = 1 − exp(−softplus(σ)·δ);
+ *   fg sample i with |p_i| ≥ 1 takes α_bg,i and the background colour instead of its own
+ *     (NeuS: α·inside + α_bg·(1 − inside)), then the M outside samples follow; T and w run over
+ *     all S + M, C = Σ w c, W = Σ w (all samples, as NeuS's weight_sum).  ws->weights keeps the
+ *     first S.  The background networks are evaluated only where they show (fg samples outside
+ *     the sphere, the outside samples): NeuS also evaluates them inside, where they are
+ *     multiplied by 0.  Deviation from NeuS's NeRF: its skip concatenates [u, h] after layer 4
+ *     unscaled with full width; here the skip is the SDF network's ([h, u]/√2 into layer 5, layer
+ *     4 narrower by the input width), a reparametrisation of the same kind of network.
+ *
  * LOSSES (exp_runner.py; terms summed over the rays of this call, divided by the
  * batch's normalisers so that sums over ranks give the batch loss).
  *   m = (mask > 0.5) when mask_weight > 0, else 1;  M = Σ m (+ 1e-5).
@@ -119,9 +137,9 @@ typedef struct nsr_encoding nsr_encoding;
 typedef struct {
     const char *name;
     int (*n_out)(const nsr_encoding *e);
-    /* out (rows × n_out) of x (rows × 3) */
+    /* out (rows × n_out) of x (rows × n_in) */
     void (*forward)(const nsr_encoding *e, const param_set *p, const real *x, int rows, real *out);
-    /* From dL/d(out): grad_x (rows × 3, overwritten; NULL: not wanted) = J(x)ᵀ·grad_out and, when
+    /* From dL/d(out): grad_x (rows × n_in, overwritten; NULL: not wanted) = J(x)ᵀ·grad_out and, when
      * accumulate_params, dL/dθ += into p->grads (encodings with parameters).  `out` is forward's output. */
     void (*backward)(const nsr_encoding *e, param_set *p, const real *x, const real *out, int rows,
                      const real *grad_out, real *grad_x, int accumulate_params);
@@ -137,12 +155,13 @@ typedef struct {
 
 struct nsr_encoding {
     const nsr_encoding_ops *ops;
+    int n_in;    /* input dimension (3 for points and directions; 4 for NeRF++'s inverted sphere) */
     int n_freqs; /* positional encoding */
     void *state; /* encodings with parameters */
 };
 
-/* Positional encoding with n_freqs ≥ 0 frequencies (0: identity). */
-int nsr_encoding_positional(nsr_encoding *e, int n_freqs);
+/* Positional encoding of n_in-vectors with n_freqs ≥ 0 frequencies (0: identity). */
+int nsr_encoding_positional(nsr_encoding *e, int n_in, int n_freqs);
 static inline int nsr_encoding_n_out(const nsr_encoding *e) { return e->ops->n_out(e); }
 
 /* ---- model ---------------------------------------------------------------------------------- */
@@ -160,6 +179,13 @@ typedef struct {
     int pe_dir;            /* 4 */
     int weight_norm;       /* 1 */
     double variance_init;  /* 0.3 */
+    /* NeRF++ background (NeuS's NeRF, confs/womask.conf): 0 = none */
+    int background;
+    int bg_layers;         /* 8 ReLU layers ... */
+    int bg_width;          /* ... of 256 units; the view layer has bg_width / 2 */
+    int bg_skip;           /* 5: layer 5 takes [h, u]/√2 (NeRF: skips = [4], concatenated after layer 4) */
+    int pe_bg;             /* 10 frequencies of the 4-D inverted-sphere point */
+    int pe_bg_dir;         /* 4 frequencies of the view direction */
 } neus_model_config;
 
 void neus_model_config_default(neus_model_config *c);
@@ -170,6 +196,10 @@ typedef struct {
     mlp sdf, color;
     int variance;          /* tensor index of the scalar v */
     int n_enc_xyz, n_enc_dir, color_in, sdf_out;
+    /* background (cfg.background): density [σ, feature] = bg(PE(q)), rgb logits = bg_color([feature, PE(d)]) */
+    nsr_encoding enc_bg, enc_bg_dir;
+    mlp bg, bg_color;
+    int n_enc_bg, n_enc_bg_dir, bg_out, bg_color_in;
 } neus_model;
 
 /* Declare every tensor in p (before params_allocate); lr_group for all of them. */
@@ -194,6 +224,7 @@ typedef struct {
     double fd_eps;          /* tetrahedral FD step (1e-4) */
     int background;         /* 1: add background_rgb·(1 − W) */
     double background_rgb[3];
+    int n_outside;          /* NeRF++ background samples beyond the sphere (needs model.background); 0: none */
     double eikonal_radius;  /* 1.2 */
     double color_weight, eikonal_weight, mask_weight; /* 1, 0.1, 0.1 */
     int chunk_rays;         /* rays per forward/backward chunk */
@@ -241,6 +272,14 @@ typedef struct {
     real *enc_dir, *grad_u, *grad_g_u, *sdf_adj, *grad_adj, *rgb, *rgb_adj, *color_in_adj;
     real *alpha, *trans, *inside, *dists;
     double *ray_grad_s;
+    /* background (n_outside > 0): per batch z_out (max_rays × n_outside); per chunk the T = S + n_outside
+     * composited samples (all_*) and the rows the background networks evaluate (bg_*) */
+    int n_outside, bg_rows;
+    real *z_out, *all_alpha, *all_rgb, *all_trans, *all_w, *all_galpha, *all_gc;
+    real *bg_q, *bg_dist, *bg_alpha, *bg_dalpha, *bg_rgb, *bg_enc_dir, *bg_adj, *bg_cin_adj, *bg_rgb_adj;
+    int *bg_row; /* chunk × T: row of the background networks, −1 for samples inside the sphere */
+    int *bg_ray; /* per row: its ray in the chunk */
+    mlp_buffers bg_buf, bg_color_buf;
 } neus_workspace;
 
 int neus_workspace_alloc(neus_workspace *ws, const neus_model *m, const neus_render_options *o, int max_rays);

@@ -6,14 +6,41 @@
  * point batch of each iteration is split across the ranks of the job's
  * group and the gradient all-reduced, so the result does not depend on the
  * rank count beyond float rounding.  It is the seed of the NeuS code.
+ *
+ * `neus` job: neus_job.c (see its header); its model setup and mesh export
+ * are shared with `phive mesh` (below).
  */
 #ifndef PHIVE_NSR_H
 #define PHIVE_NSR_H
 
 #include "phive/job.h"
+#include "phive/mesh.h"
+#include "phive/neus.h"
 
 extern const job_type nsr_sdf_job;
 extern const job_type nsr_neus_job; /* NeuS on a NeuS-layout data set (src/nsr/neus_job.c) */
+
+/* ---- the neus job's pieces that `phive mesh` shares ------------------------------------------ */
+
+/* neus_job.c: the model a validated neus config describes (model.* keys): declares its tensors
+ * in p (lr group 0) and allocates them; initialise or load the values next. */
+int neus_job_model(const config *cfg, neus_model *m, param_set *p);
+
+/* neus_mesh.c: marching cubes of the SDF's zero level on a res³ grid (res ≥ 2, x fastest) over
+ * [−1.01, 1.01]³ of the normalised frame, mapped to world by scale_mat0 (row-major 4×4,
+ * nsr_dataset.scale_mat0, NeuS's mesh export); normals point outward (increasing SDF). */
+int neus_sdf_mesh(const neus_model *m, const param_set *p, int res, const double scale_mat0[16], mesh *out);
+
+/* `phive mesh`: the surface of a neus job from its checkpoint, without touching the job.
+ *   job_dir     a job directory with ckpt.h5 (complete or interrupted);
+ *   resolution  grid size, 0: the job's mesh.resolution;
+ *   out         the PLY/OBJ file to write, NULL: <job_dir>/mesh_<resolution>.ply;
+ *   force       1: replace an existing `out` (else refusing is an error).
+ * The config comes from the checkpoint (or, for older checkpoints, result.h5), data.root is read
+ * for scale_mat_0 only (relative paths from the current directory, as the job had them), the
+ * parameters from ckpt.h5 read-only.  Errors name the file: a missing directory or checkpoint,
+ * a job of another type, a truncated checkpoint or one of another config. */
+int neus_mesh_export(const char *job_dir, int resolution, const char *out, int force);
 
 typedef enum { SHAPE_SPHERE, SHAPE_TORUS, SHAPE_BOX, SHAPE_CAPSULE } analytic_shape;
 

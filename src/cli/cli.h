@@ -68,5 +68,7 @@ int cmd_sweep(int argc, char **argv, dist_ctx *d);
 int cmd_report(int argc, char **argv, dist_ctx *d);
 int cmd_info(int argc, char **argv, dist_ctx *d);
 int cmd_render(int argc, char **argv, dist_ctx *d);
+/* phive mesh JOB_DIR [--resolution N] [--out FILE] [--force] (nsr.h: neus_mesh_export). */
+int cmd_mesh(int argc, char **argv, dist_ctx *d);
 
 #endif

@@ -1,4 +1,4 @@
-/* commands.c — `phive run`, `sweep`, `report`, `info` (see cli.h). */
+/* commands.c — `phive run`, `sweep`, `report`, `mesh`, `info` (see cli.h). */
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <hdf5.h>
@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "phive/errors.h"
 #include "phive/log.h"
+#include "phive/nsr.h"
 #include "phive/petsc_env.h"
 
 /* Print a failure once (world rank 0) and give the exit code for it. */
@@ -107,14 +108,13 @@ int cmd_run(int argc, char **argv, dist_ctx *d) { return run_command(argc, argv,
 
 int cmd_simulate(int argc, char **argv, dist_ctx *d) { return run_command(argc, argv, d, "simulate", "simulate"); }
 
-/* synth: the first argument names what to synthesise (only `cloth` so far). */
+/* synth: the first argument names what to synthesise: a cloth sequence or a multi-view scene. */
 int cmd_synth(int argc, char **argv, dist_ctx *d)
 {
-    if (argc < 1 || strcmp(argv[0], "cloth")) {
-        err_set("usage: phive synth cloth CONFIG [section.key=value ...] [--out DIR] [--force]");
-        return fail(d, PHIVE_EXIT_USAGE);
-    }
-    return run_command(argc - 1, argv + 1, d, "synth cloth", "synth_cloth");
+    if (argc >= 1 && !strcmp(argv[0], "cloth")) return run_command(argc - 1, argv + 1, d, "synth cloth", "synth_cloth");
+    if (argc >= 1 && !strcmp(argv[0], "scene")) return run_command(argc - 1, argv + 1, d, "synth scene", "synth_scene");
+    err_set("usage: phive synth cloth|scene CONFIG [section.key=value ...] [--out DIR] [--force]");
+    return fail(d, PHIVE_EXIT_USAGE);
 }
 
 /* eval: the first positional argument names the protocol, the rest are overrides. */
@@ -260,6 +260,33 @@ int cmd_report(int argc, char **argv, dist_ctx *d)
         return fail(d, PHIVE_EXIT_USAGE);
     }
     int status = d->world_rank == 0 ? report_write(argv[0]) : 0;
+    MPI_Bcast(&status, 1, MPI_INT, 0, d->world);
+    return status ? fail(d, PHIVE_EXIT_FAILED) : PHIVE_EXIT_OK;
+}
+
+static int parse_mesh_args(int argc, char **argv, const char **dir, long *resolution, const char **out, int *force)
+{
+    for (int i = 0; i < argc; ++i) {
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--resolution")) {
+            if (parse_int_flag(argv[i], value, 2, 2048, resolution)) return -1;
+            ++i;
+        } else if (!strcmp(argv[i], "--out") && value) *out = argv[++i];
+        else if (!strcmp(argv[i], "--force")) *force = 1;
+        else if (argv[i][0] == '-' || *dir) return err_set("mesh: unexpected argument %s", argv[i]);
+        else *dir = argv[i];
+    }
+    return *dir ? 0 : err_set("usage: phive mesh JOB_DIR [--resolution N] [--out FILE] [--force]");
+}
+
+/* mesh: the surface of a neus job's checkpoint; world rank 0 extracts it, the others wait for the outcome. */
+int cmd_mesh(int argc, char **argv, dist_ctx *d)
+{
+    const char *dir = NULL, *out = NULL;
+    long resolution = 0;
+    int force = 0;
+    if (parse_mesh_args(argc, argv, &dir, &resolution, &out, &force)) return fail(d, PHIVE_EXIT_USAGE);
+    int status = d->world_rank == 0 ? neus_mesh_export(dir, (int)resolution, out, force) : 0;
     MPI_Bcast(&status, 1, MPI_INT, 0, d->world);
     return status ? fail(d, PHIVE_EXIT_FAILED) : PHIVE_EXIT_OK;
 }

@@ -17,10 +17,11 @@
 #include "phive/nsr.h"
 #include "phive/sft.h"
 #include "phive/synth.h"
+#include "phive/synth_scene.h"
 
 static const job_type *const registry[] = {&nsr_sdf_job, &nsr_neus_job, &eval_sft_job, &eval_dtu_job, &eval_epfl_job,
                                             &eval_bmvs_job, &eval_clean_job, &cloth_simulate_job, &sft_job,
-                                            &synth_cloth_job, NULL};
+                                            &synth_cloth_job, &synth_scene_job, NULL};
 
 const job_type *const *job_types(void) { return registry; }
 

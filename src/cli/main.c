@@ -21,6 +21,9 @@ static const char usage[] =
     "        [--list]                                            (--list: print the job ids only)\n"
     "                                                            run every job of a sweep file\n"
     "  report DIR                                                rebuild DIR/summary.{csv,md,h5}\n"
+    "  mesh JOB_DIR [--resolution N] [--out FILE] [--force]      marching cubes of a neus job's checkpoint\n"
+    "                                                            (N: default the job's mesh.resolution; FILE:\n"
+    "                                                            default JOB_DIR/mesh_N.ply, kept unless --force)\n"
     "  info                                                      build, ranks, devices, libraries\n"
     "  render --mesh MESH [--texture PNG] --camera JSON [--downscale N] [--image PNG] [--mask PNG]\n"
     "        [--out DIR] [--sigma S] [--gamma G] [--faces-per-pixel K] [--blur-radius R]\n"
@@ -56,6 +59,7 @@ int main(int argc, char **argv)
     else if (!strcmp(command, "report")) code = cmd_report(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "info")) code = cmd_info(argc - 2, argv + 2, &d);
     else if (!strcmp(command, "render")) code = cmd_render(argc - 2, argv + 2, &d);
+    else if (!strcmp(command, "mesh")) code = cmd_mesh(argc - 2, argv + 2, &d);
     else {
         int asked = !strcmp(command, "help") || !strcmp(command, "--help") || !strcmp(command, "-h");
         if (d.world_rank == 0) fprintf(asked ? stdout : stderr, "%s%s", asked ? "" : "phive: unknown command\n", usage);

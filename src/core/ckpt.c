@@ -66,16 +66,18 @@ static int write_state(hid_t file, const train_state *s)
     return 0;
 }
 
-int ckpt_save(const char *path, const train_state *s)
+int ckpt_save_with_config(const char *path, const train_state *s, const char *config_text)
 {
     h5_writer w;
     if (h5w_create(&w, path)) return -1;
-    if (write_state(w.file, s)) {
+    if (write_state(w.file, s) || (config_text && h5_attr_write_str(w.file, ".", "config", config_text))) {
         h5w_abort(&w);
         return -1;
     }
     return h5w_commit(&w);
 }
+
+int ckpt_save(const char *path, const train_state *s) { return ckpt_save_with_config(path, s, NULL); }
 
 /* Series are stored by name; every series present in the file is restored. */
 static int read_series(hid_t file, const char *path, metrics *series)
@@ -134,5 +136,15 @@ int ckpt_load(const char *path, train_state *s)
     if (h5_open_read(path, &file)) return -1;
     int status = read_state(file, path, s);
     h5_close(file);
-    return status ? err_context("resuming from checkpoint") : 0;
+    return status ? err_context("loading checkpoint") : 0;
+}
+
+int ckpt_read_config(const char *path, char **config_text)
+{
+    *config_text = NULL;
+    hid_t file;
+    if (h5_open_read(path, &file)) return -1;
+    int status = h5_attr_exists(file, ".", "config") ? h5_attr_read_str(file, ".", "config", config_text) : 0;
+    h5_close(file);
+    return status ? -1 : 0;
 }

@@ -3,8 +3,10 @@
 
 #include "phive/errors.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -201,4 +203,36 @@ int file_write_atomic(const char *path, const void *bytes, size_t len)
         return -1;
     }
     return file_writer_commit(&w);
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0775) && errno != EEXIST) return err_set("%s: cannot create directory: %s", path, strerror(errno));
+    struct stat st;
+    if (stat(path, &st) || !S_ISDIR(st.st_mode)) return err_set("%s: exists and is not a directory", path);
+    return 0;
+}
+
+int file_make_dirs(const char *path)
+{
+    char partial[4096];
+    if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial) return err_set("path too long: %s", path);
+    for (char *p = partial + 1; *p; ++p) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (make_dir(partial)) return -1;
+        *p = '/';
+    }
+    return make_dir(partial);
+}
+
+int file_dir_has_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return errno == ENOENT ? 0 : 1;
+    const struct dirent *e;
+    int found = 0;
+    while (!found && (e = readdir(d))) found = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return found;
 }

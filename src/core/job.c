@@ -70,7 +70,11 @@ int job_checkpoint_save(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng, 
     char path[4200];
     job_path(ctx, "ckpt.h5", path, sizeof path);
     train_state state = {params, opt, rng, iterations, &ctx->series, config_hash(ctx->cfg)};
-    return ckpt_save(path, &state);
+    /* the config's text too: tools rebuild the model of a job that has no result.h5 yet */
+    char *text = config_dump(ctx->cfg);
+    int status = text ? ckpt_save_with_config(path, &state, text) : err_set("out of memory for the config of %s", path);
+    free(text);
+    return status;
 }
 
 static long load_checkpoint(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng)

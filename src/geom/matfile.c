@@ -4,10 +4,12 @@
  * versioned symbols keep it apart from the MPI libhdf5 phive links. */
 #include "phive/array_io.h"
 #include "phive/errors.h"
+#include "phive/fileio.h"
 
 #include <errno.h>
 #include <matio.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -128,4 +130,48 @@ int mat_read(const char *path, const char *name, ndarray *out)
     ndarray_free(out);
     *out = a;
     return 0;
+}
+
+/* One variable in MATLAB's column-major order. */
+static int write_variable(mat_t *mat, const char *path, const mat_entry *e)
+{
+    const ndarray *a = e->array;
+    size_t dims[NDARRAY_MAX_DIMS] = {1, 1, 1, 1};
+    int rank = a->ndim < 2 ? 2 : a->ndim;
+    for (int k = 0; k < a->ndim; ++k) dims[k] = a->dims[k];
+    if (a->ndim == 1) dims[0] = a->dims[0], dims[1] = 1;
+    size_t elem = e->logical ? 1 : sizeof(double);
+    unsigned char *data = malloc(a->count * elem + 1);
+    if (!data) return err_set("%s: out of memory for variable '%s'", path, e->name);
+    for (size_t i = 0; i < a->count; ++i) { /* C index i → column-major index */
+        size_t rest = i, col = 0, stride = 1, idx[NDARRAY_MAX_DIMS];
+        for (int k = rank - 1; k >= 0; --k) idx[k] = rest % dims[k], rest /= dims[k];
+        for (int k = 0; k < rank; ++k) col += idx[k] * stride, stride *= dims[k];
+        if (e->logical) data[col] = a->data[i] != 0;
+        else memcpy(data + col * elem, &a->data[i], elem);
+    }
+    matvar_t *v = e->logical ? Mat_VarCreate(e->name, MAT_C_UINT8, MAT_T_UINT8, rank, dims, data, MAT_F_LOGICAL)
+                             : Mat_VarCreate(e->name, MAT_C_DOUBLE, MAT_T_DOUBLE, rank, dims, data, 0);
+    int rc = v && Mat_VarWrite(mat, v, MAT_COMPRESSION_NONE) == 0 ? 0
+                                                                : err_set("%s: cannot write variable '%s'", path, e->name);
+    Mat_VarFree(v);
+    free(data);
+    return rc;
+}
+
+int mat_write(const char *path, const mat_entry *entries, size_t n)
+{
+    char tmp[4096];
+    if (file_tmp_path(path, tmp, sizeof tmp) < 0) return -1;
+    unlink(tmp);
+    mat_t *mat = Mat_CreateVer(tmp, NULL, MAT_FT_MAT5);
+    if (!mat) return err_set("%s: cannot create %s", path, tmp);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; ++i) rc = write_variable(mat, path, &entries[i]);
+    Mat_Close(mat);
+    if (rc) {
+        unlink(tmp);
+        return -1;
+    }
+    return file_commit(tmp, path);
 }

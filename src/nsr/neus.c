@@ -18,7 +18,7 @@ void neus_render_options_default(neus_render_options *o)
         .n_samples = 64, .n_importance = 64, .up_sample_steps = 4, .perturb = 1, .det_importance = 1,
         .cos_anneal_ratio = 1.0, .gradient = NEUS_GRADIENT_ANALYTIC, .fd_eps = 1e-4, .background = 0,
         .background_rgb = {0, 0, 0}, .eikonal_radius = 1.2, .color_weight = 1.0, .eikonal_weight = 0.1,
-        .mask_weight = 0.1, .chunk_rays = 64,
+        .mask_weight = 0.1, .chunk_rays = 64, .n_outside = 0,
     };
 }
 
@@ -29,7 +29,10 @@ static int check_options(const neus_render_options *o)
         (o->n_importance > 0 && (o->up_sample_steps == 0 || o->n_importance % o->up_sample_steps != 0)))
         return err_set("neus: n_importance %d is not a multiple of up_sample_steps %d", o->n_importance,
                        o->up_sample_steps);
-    if (o->n_importance > 510) return err_set("neus: n_importance %d > 510", o->n_importance);
+    if (o->n_outside < 0) return err_set("neus: n_outside %d < 0", o->n_outside);
+    /* the per-ray random stream holds 510 uniforms after the perturbation (see neus.h) */
+    if (o->n_importance + o->n_outside > 510)
+        return err_set("neus: n_importance + n_outside = %d > 510", o->n_importance + o->n_outside);
     if (o->up_sample_steps > 30) return err_set("neus: up_sample_steps %d > 30", o->up_sample_steps);
     if (o->gradient != NEUS_GRADIENT_ANALYTIC && o->gradient != NEUS_GRADIENT_FD)
         return err_set("neus: unknown gradient mode %d", (int)o->gradient);
@@ -96,12 +99,34 @@ int neus_workspace_alloc(neus_workspace *ws, const neus_model *m, const neus_ren
     ws->inside = alloc_reals(R, &failed);
     ws->dists = alloc_reals(R, &failed);
     ws->ray_grad_s = malloc((size_t)chunk * sizeof(double));
+    const size_t M = (size_t)o->n_outside, T = S + M, RT = (size_t)chunk * T;
+    if (M > 0) {
+        if (!m->cfg.background) return err_set("neus: n_outside = %d needs a model with a background network", o->n_outside);
+        ws->n_outside = o->n_outside;
+        ws->z_out = alloc_reals(N * M, &failed);
+        real **per_sample[] = {&ws->all_alpha, &ws->all_trans, &ws->all_w, &ws->all_galpha, &ws->bg_dist,
+                               &ws->bg_alpha, &ws->bg_dalpha};
+        for (size_t k = 0; k < sizeof per_sample / sizeof *per_sample; ++k) *per_sample[k] = alloc_reals(RT, &failed);
+        ws->all_rgb = alloc_reals(RT * 3, &failed);
+        ws->all_gc = alloc_reals(RT * 3, &failed);
+        ws->bg_rgb = alloc_reals(RT * 3, &failed);
+        ws->bg_rgb_adj = alloc_reals(RT * 3, &failed);
+        ws->bg_q = alloc_reals(RT * 4, &failed);
+        ws->bg_enc_dir = alloc_reals((size_t)chunk * m->n_enc_bg_dir, &failed);
+        ws->bg_adj = alloc_reals(RT * m->bg_out, &failed);
+        ws->bg_cin_adj = alloc_reals(RT * m->bg_color_in, &failed);
+        ws->bg_row = malloc(RT * sizeof(int));
+        ws->bg_ray = malloc(RT * sizeof(int));
+        failed |= !ws->bg_row || !ws->bg_ray;
+    }
     if (failed || !ws->ray_grad_s) {
         neus_workspace_free(ws, m);
         return err_set("neus: out of memory for a workspace of %d rays × %zu samples", max_rays, S);
     }
     if (mlp_buffers_alloc_ex(&ws->sdf_buf, &m->sdf, (int)R5, o->gradient == NEUS_GRADIENT_ANALYTIC) ||
-        mlp_buffers_alloc(&ws->color_buf, &m->color, (int)R)) {
+        mlp_buffers_alloc(&ws->color_buf, &m->color, (int)R) ||
+        (M > 0 && (mlp_buffers_alloc(&ws->bg_buf, &m->bg, (int)RT) ||
+                   mlp_buffers_alloc(&ws->bg_color_buf, &m->bg_color, (int)RT)))) {
         neus_workspace_free(ws, m);
         return -1;
     }
@@ -113,11 +138,17 @@ void neus_workspace_free(neus_workspace *ws, const neus_model *m)
     real *arrays[] = {ws->z, ws->mid, ws->sdf, ws->gradient_out, ws->weights, ws->color, ws->weight_sum, ws->z_tmp,
                       ws->sdf_cur, ws->sdf_tmp, ws->z_new, ws->sdf_new, ws->scratch, ws->pts, ws->enc_dir,
                       ws->grad_u, ws->grad_g_u, ws->sdf_adj, ws->grad_adj, ws->rgb, ws->rgb_adj, ws->color_in_adj,
-                      ws->alpha, ws->trans, ws->inside, ws->dists};
+                      ws->alpha, ws->trans, ws->inside, ws->dists, ws->z_out, ws->all_alpha, ws->all_rgb,
+                      ws->all_trans, ws->all_w, ws->all_galpha, ws->all_gc, ws->bg_q, ws->bg_dist, ws->bg_alpha,
+                      ws->bg_dalpha, ws->bg_rgb, ws->bg_enc_dir, ws->bg_adj, ws->bg_cin_adj, ws->bg_rgb_adj};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; ++i) free(arrays[i]);
     free(ws->ray_grad_s);
+    free(ws->bg_row);
+    free(ws->bg_ray);
     if (ws->sdf_buf.act[0]) mlp_buffers_free(&ws->sdf_buf, &m->sdf);
     if (ws->color_buf.act[0]) mlp_buffers_free(&ws->color_buf, &m->color);
+    if (ws->bg_buf.act[0]) mlp_buffers_free(&ws->bg_buf, &m->bg);
+    if (ws->bg_color_buf.act[0]) mlp_buffers_free(&ws->bg_color_buf, &m->bg_color);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -242,6 +273,19 @@ int neus_sample(const neus_model *m, const param_set *p, const neus_render_optio
         }
         cur += per;
     }
+    const int M = o->n_outside;
+    if (M > 0 && M != ws->n_outside) return err_set("neus: %d outside samples for a workspace of %d", M, ws->n_outside);
+#pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && ((long)N * M > 4096))
+    for (int b = 0; b < N * (M > 0); ++b) {
+        real u[510];
+        for (int k = 0; o->perturb && k < M; ++k) {
+            int idx = o->n_importance + k;
+            double uu[2];
+            rng_uniform2_at(rng, stream, 256 * (rays->first + (uint64_t)b) + 1 + (uint64_t)(idx / 2), uu);
+            u[k] = (real)uu[idx % 2];
+        }
+        nerfpp_outside_samples(M, rays->far[b], (real)o->n_samples, o->perturb ? u : NULL, ws->z_out + (size_t)b * M);
+    }
     ws->n_rays = N;
     return 0;
 }
@@ -288,6 +332,120 @@ typedef struct {
     neus_loss sums;
     double grad_s;
 } neus_pass;
+
+/* ---- NeRF++ background (NeuS render_core_outside and its mixing in render_core) ---------------- */
+
+/* The background of a chunk's T = S + M samples per ray (fg then outside, already in order):
+ * sections over the joined list (last = 2/n_samples), and for the samples it can show (the fg
+ * ones outside the unit sphere and all outside ones) σ and colour from the NeRF.  Fills
+ * bg_row/bg_ray, bg_dist, bg_alpha, bg_dalpha, bg_rgb. */
+static void background_forward(neus_pass *ps, int r0, int nr)
+{
+    const neus_model *m = ps->m;
+    neus_workspace *ws = ps->ws;
+    const int S = ws->n_per_ray, M = ws->n_outside, T = S + M;
+    const real *origin = ps->rays->origin + 3 * r0, *dir = ps->rays->direction + 3 * r0;
+    int rows = 0;
+    for (int b = 0; b < nr; ++b) {
+        const real *zf = ws->z + (size_t)(r0 + b) * S, *zo = ws->z_out + (size_t)(r0 + b) * M;
+        for (int j = 0; j < T; ++j) {
+            real z = j < S ? zf[j] : zo[j - S], z_next = j + 1 < S ? zf[j + 1] : (j + 1 < T ? zo[j + 1 - S] : 0);
+            real dist = j + 1 < T ? z_next - z : (real)(2.0 / ps->o->n_samples), t = z + dist * (real)0.5, p[3];
+            for (int c = 0; c < 3; ++c) p[c] = origin[3 * b + c] + t * dir[3 * b + c];
+            size_t k = (size_t)b * T + j;
+            ws->bg_dist[k] = dist;
+            ws->bg_row[k] = -1;
+            if (j < S && neus_norm3(ws->pts + 3 * ((size_t)b * S + j)) < 1) continue; /* the fg shows it */
+            ws->bg_row[k] = rows;
+            ws->bg_ray[rows] = b;
+            nerfpp_contract(p, ws->bg_q + 4 * (size_t)rows);
+            rows++;
+        }
+    }
+    ws->bg_rows = rows;
+    m->enc_bg_dir.ops->forward(&m->enc_bg_dir, ps->p, dir, nr, ws->bg_enc_dir);
+    if (rows == 0) return;
+    mlp_buffers *db = &ws->bg_buf, *cb = &ws->bg_color_buf;
+    m->enc_bg.ops->forward(&m->enc_bg, ps->p, ws->bg_q, rows, db->act[0]);
+    mlp_forward(&m->bg, ps->p, db, rows);
+    const real *y = db->act[m->bg.n_layers];
+    const int W = m->cfg.bg_width, nd = m->n_enc_bg_dir, CI = m->bg_color_in, O = m->bg_out;
+    for (int i = 0; i < rows; ++i) {
+        real *row = cb->act[0] + (size_t)i * CI;
+        memcpy(row, y + (size_t)i * O + 1, (size_t)W * sizeof(real));
+        memcpy(row + W, ws->bg_enc_dir + (size_t)ws->bg_ray[i] * nd, (size_t)nd * sizeof(real));
+    }
+    mlp_forward(&m->bg_color, ps->p, cb, rows);
+    const real *logits = cb->act[m->bg_color.n_layers];
+    for (long j = 0; j < 3L * rows; ++j) ws->bg_rgb[j] = neus_sigmoid(logits[j]);
+    for (int b = 0; b < nr; ++b)
+        for (int j = 0; j < T; ++j) {
+            size_t k = (size_t)b * T + j;
+            int r = ws->bg_row[k];
+            if (r >= 0) ws->bg_alpha[r] = nerfpp_alpha(y[(size_t)r * O], ws->bg_dist[k], &ws->bg_dalpha[r]);
+        }
+}
+
+/* Joins fg and background per ray (NeuS: α = α_fg·inside + α_bg·(1 − inside), then the outside
+ * samples) and composites the T samples; the fg α of the chunk are in ws->alpha. */
+static void background_composite(neus_pass *ps, int r0, int nr, const real *fg_rgb)
+{
+    neus_workspace *ws = ps->ws;
+    const int S = ws->n_per_ray, T = S + ws->n_outside;
+    const real *bg = ps->o->background ? ps->bg : NULL;
+    for (int b = 0; b < nr; ++b) {
+        for (int j = 0; j < T; ++j) {
+            size_t k = (size_t)b * T + j, i = (size_t)b * S + j;
+            int r = ws->bg_row[k];
+            ws->all_alpha[k] = r < 0 ? ws->alpha[i] : ws->bg_alpha[r];
+            memcpy(ws->all_rgb + 3 * k, r < 0 ? fg_rgb + 3 * i : ws->bg_rgb + 3 * (size_t)r, 3 * sizeof(real));
+        }
+        size_t k = (size_t)b * T;
+        neus_composite_forward(T, ws->all_alpha + k, ws->all_rgb + 3 * k, bg, ws->all_trans + k, ws->all_w + k,
+                               ws->color + 3 * (size_t)(r0 + b), ws->weight_sum + r0 + b);
+        memcpy(ws->weights + (size_t)(r0 + b) * S, ws->all_w + k, (size_t)S * sizeof(real));
+        memcpy(ws->trans + (size_t)b * S, ws->all_trans + k, (size_t)S * sizeof(real));
+    }
+}
+
+/* The backward of background_composite from dL/dC and dL/dW per ray: the fg samples inside the sphere
+ * get dL/dα (into fg_galpha, S per ray) and dL/dc (added to fg_gc); the background rows get theirs,
+ * and the NeRF's backward accumulates its parameter gradients. */
+static void background_backward(neus_pass *ps, int nr, const real *grad_c, const real *grad_w, real *fg_galpha,
+                                real *fg_gc)
+{
+    const neus_model *m = ps->m;
+    neus_workspace *ws = ps->ws;
+    const int S = ws->n_per_ray, T = S + ws->n_outside, rows = ws->bg_rows;
+    const real *bg = ps->o->background ? ps->bg : NULL;
+    const int W = m->cfg.bg_width, O = m->bg_out, CI = m->bg_color_in;
+    memset(ws->all_gc, 0, 3 * (size_t)nr * T * sizeof(real));
+    for (int b = 0; b < nr; ++b) {
+        size_t k = (size_t)b * T;
+        neus_composite_backward(T, ws->all_alpha + k, ws->all_rgb + 3 * k, bg, ws->all_trans + k, ws->all_w + k,
+                                grad_c + 3 * b, grad_w[b], NULL, ws->all_galpha + k, ws->all_gc + 3 * k);
+        for (int j = 0; j < T; ++j) {
+            int r = ws->bg_row[k + j];
+            if (j < S) fg_galpha[(size_t)b * S + j] = r < 0 ? ws->all_galpha[k + j] : 0;
+            if (r < 0) {
+                for (int c = 0; c < 3; ++c) fg_gc[3 * ((size_t)b * S + j) + c] += ws->all_gc[3 * (k + j) + c];
+                continue;
+            }
+            real *adj = ws->bg_adj + (size_t)r * O;
+            memset(adj, 0, (size_t)O * sizeof(real));
+            adj[0] = ws->all_galpha[k + j] * ws->bg_dalpha[r];
+            for (int c = 0; c < 3; ++c) {
+                real col = ws->bg_rgb[3 * (size_t)r + c];
+                ws->bg_rgb_adj[3 * (size_t)r + c] = ws->all_gc[3 * (k + j) + c] * col * (1 - col);
+            }
+        }
+    }
+    if (rows == 0) return;
+    mlp_backward(&m->bg_color, ps->p, &ws->bg_color_buf, rows, ws->bg_rgb_adj, ws->bg_cin_adj);
+    for (int i = 0; i < rows; ++i)
+        for (int c = 0; c < W; ++c) ws->bg_adj[(size_t)i * O + 1 + c] = ws->bg_cin_adj[(size_t)i * CI + c];
+    mlp_backward(&m->bg, ps->p, &ws->bg_buf, rows, ws->bg_adj, NULL);
+}
 
 static void chunk_run(neus_pass *ps, int r0, int nr)
 {
@@ -356,13 +514,20 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
     for (long j = 0; j < 3L * R; ++j) ws->rgb[j] = neus_sigmoid(logits[j]);
 
     /* render */
+    const int with_bg = ws->n_outside > 0;
+    if (with_bg) background_forward(ps, r0, nr);
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
     for (int b = 0; b < nr; ++b) {
         size_t k = (size_t)b * S;
-        neus_ray_forward(S, f + k, g + 3 * k, ws->rgb + 3 * k, ws->dists + k, dir + 3 * b, s, ratio, bg,
-                         ws->alpha + k, ws->trans + k, w + k, ws->color + 3 * (size_t)(r0 + b),
-                         ws->weight_sum + r0 + b);
+        if (with_bg)
+            for (int i = 0; i < S; ++i)
+                ws->alpha[k + i] = neus_section_alpha(f[k + i], g + 3 * (k + i), ws->dists[k + i], dir + 3 * b, s, ratio);
+        else
+            neus_ray_forward(S, f + k, g + 3 * k, ws->rgb + 3 * k, ws->dists + k, dir + 3 * b, s, ratio, bg,
+                             ws->alpha + k, ws->trans + k, w + k, ws->color + 3 * (size_t)(r0 + b),
+                             ws->weight_sum + r0 + b);
     }
+    if (with_bg) background_composite(ps, r0, nr, ws->rgb);
     if (!ps->with_loss) return;
 
     /* losses and their gradients w.r.t. C, W and ∇f */
@@ -396,15 +561,25 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
     if (!ps->backward) return;
 
     /* backward of the render: dL/df (column 0 of sdf_adj), dL/d∇f, dL/dc, dL/ds */
-    real *grad_f = ws->scratch + 4 * (size_t)nr;
+    real *grad_f = ws->scratch + 4 * (size_t)nr, *grad_alpha = grad_f + R;
     memset(grad_f, 0, (size_t)R * sizeof(real));
     memset(ws->rgb_adj, 0, 3 * (size_t)R * sizeof(real));
+    if (with_bg) background_backward(ps, nr, grad_c_all, grad_w_all, grad_alpha, ws->rgb_adj);
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
     for (int b = 0; b < nr; ++b) {
         size_t k = (size_t)b * S;
-        ws->ray_grad_s[b] = neus_ray_backward(S, f + k, g + 3 * k, ws->rgb + 3 * k, ws->dists + k, dir + 3 * b, s, ratio,
-                                              bg, ws->alpha + k, ws->trans + k, w + k, grad_c_all + 3 * b, grad_w_all[b],
-                                              NULL, grad_f + k, ws->grad_adj + 3 * k, ws->rgb_adj + 3 * k);
+        if (!with_bg) {
+            ws->ray_grad_s[b] = neus_ray_backward(S, f + k, g + 3 * k, ws->rgb + 3 * k, ws->dists + k, dir + 3 * b, s,
+                                                  ratio, bg, ws->alpha + k, ws->trans + k, w + k, grad_c_all + 3 * b,
+                                                  grad_w_all[b], NULL, grad_alpha + k, grad_f + k, ws->grad_adj + 3 * k,
+                                                  ws->rgb_adj + 3 * k);
+            continue;
+        }
+        double gs = 0;
+        for (int i = 0; i < S; ++i)
+            gs += neus_section_alpha_backward(grad_alpha[k + i], f[k + i], g + 3 * (k + i), ws->dists[k + i], dir + 3 * b,
+                                              s, ratio, grad_f + k + i, ws->grad_adj + 3 * (k + i));
+        ws->ray_grad_s[b] = gs;
     }
     for (int b = 0; b < nr; ++b) ps->grad_s += ws->ray_grad_s[b];
 

@@ -12,18 +12,30 @@
  * Every eval.every iterations (and at the end) the held-out views are
  * rendered at eval.rays random pixels each (fixed stream, no perturbation):
  * psnr_test (all pixels, black background as NeuS without background) and
- * psnr_test_masked (pixels of the object mask).  At the end, marching cubes
- * of the SDF over [-1.01, 1.01]³ at mesh.resolution, mapped to world by
- * scale_mat_0, is written to <job dir>/mesh.ply.
+ * psnr_test_masked (pixels of the object mask).  The first eval.render_views
+ * held-out views are also rendered in full at eval.render_downscale times the
+ * data set's downscale (rows split across the group): psnr_render over all
+ * their pixels, and <job dir>/renders/view_VVV_it_NNNNNNN.png (VVV the view
+ * number, NNNNNNN the iteration) showing ground truth | colour | normals, the
+ * normals Σ w_i ∇f_i normalised, in the camera frame (x right, y down, z
+ * forward) as (n + 1)/2, black where Σ w_i < 0.5.  At the end,
+ * marching cubes of the SDF (neus_sdf_mesh, neus_mesh.c) at mesh.resolution
+ * is written to <job dir>/mesh.ply.
+ *
+ * With model.background, NeuS's NeRF++ background (neus.h, BACKGROUND) renders what lies
+ * beyond the unit sphere from render.n_outside more samples per ray: for scenes without
+ * masks (train.mask_weight = 0, NeuS's womask setting).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "phive/errors.h"
+#include "phive/image.h"
 #include "phive/log.h"
-#include "phive/mcubes.h"
 #include "phive/mesh.h"
 #include "phive/neus.h"
 #include "phive/nsr.h"
@@ -47,11 +59,18 @@ static const cfg_spec neus_schema[] = {
     {"model.pe_dir", CFG_INT, "4", 0, 12, NULL, "positional-encoding frequencies of the view direction"},
     {"model.weight_norm", CFG_BOOL, "true", 0, -1, NULL, "weight-normalised MLPs"},
     {"model.variance_init", CFG_REAL, "0.3", -10, 10, NULL, "initial v (inv_s = exp(10 v))"},
+    {"model.background", CFG_BOOL, "false", 0, -1, NULL, "NeRF++ background network (scenes without masks)"},
+    {"model.bg_layers", CFG_INT, "8", 1, MLP_MAX_LAYERS - 2, NULL, "background: hidden ReLU layers"},
+    {"model.bg_width", CFG_INT, "256", 2, 4096, NULL, "background: units per layer (view layer: half)"},
+    {"model.bg_skip", CFG_INT, "5", 0, MLP_MAX_LAYERS, NULL, "background: skip-connection layer (0: none)"},
+    {"model.pe_bg", CFG_INT, "10", 0, 12, NULL, "background: frequencies of the 4-D inverted-sphere point"},
+    {"model.pe_bg_dir", CFG_INT, "4", 0, 12, NULL, "background: frequencies of the view direction"},
     {"render.n_samples", CFG_INT, "64", 2, 4096, NULL, "coarse samples per ray"},
     {"render.n_importance", CFG_INT, "64", 0, 4096, NULL, "importance samples per ray"},
     {"render.up_sample_steps", CFG_INT, "4", 1, 64, NULL, "importance rounds (divides n_importance)"},
     {"render.gradient", CFG_CHOICE, "analytic", 0, -1, "analytic|fd", "SDF gradient"},
     {"render.chunk_rays", CFG_INT, "64", 1, 65536, NULL, "rays per forward/backward chunk"},
+    {"render.n_outside", CFG_INT, "32", 1, 256, NULL, "samples beyond the unit sphere (with model.background)"},
     {"train.iterations", CFG_INT, "300000", 1, 1e9, NULL, "Adam steps"},
     {"train.batch", CFG_INT, "512", 1, 1048576, NULL, "rays per step (split across the group's ranks)"},
     {"train.lr", CFG_REAL, "5e-4", 0, 10, NULL, "peak learning rate"},
@@ -62,15 +81,19 @@ static const cfg_spec neus_schema[] = {
     {"train.mask_weight", CFG_REAL, "0.1", 0, 1e3, NULL, "mask BCE weight (0: no mask)"},
     {"eval.every", CFG_INT, "5000", 0, 1e9, NULL, "iterations between held-out PSNR evaluations (0: end only)"},
     {"eval.rays", CFG_INT, "1024", 1, 1e8, NULL, "random rays of each held-out view for PSNR"},
+    {"eval.render_views", CFG_INT, "1", 0, 1000, NULL, "held-out views rendered in full at each evaluation (0: none)"},
+    {"eval.render_downscale", CFG_INT, "4", 1, 64, NULL, "extra downscale of those renders (over data.downscale)"},
     {"mesh.resolution", CFG_INT, "512", 0, 2048, NULL, "marching-cubes grid over [-1.01, 1.01]^3 (0: no mesh)"},
     {NULL, CFG_STRING, NULL, 0, 0, NULL, NULL},
 };
 
 #define VIEW_STREAM (1ull << 40)
 #define EVAL_STREAM (VIEW_STREAM + 1)
+#define RENDER_MIN_WEIGHT 0.5 /* weight sum below which a render pixel shows no normal (as mask > 0.5) */
 
 typedef struct {
     long iterations, batch, checkpoint_every, anneal_end, eval_every, eval_rays;
+    int render_views, render_downscale;
     nsr_dataset ds;
     int *train_views, n_train, *test_views, n_test; /* positions in ds.views */
     neus_model model;
@@ -89,6 +112,31 @@ static void my_share(const dist_ctx *d, long n, long *lo, long *hi)
     *hi = n * (d->group_rank + 1) / d->group_size;
 }
 
+int neus_job_model(const config *cfg, neus_model *m, param_set *p)
+{
+    neus_model_config mc;
+    neus_model_config_default(&mc);
+    mc.sdf_hidden_layers = (int)config_int(cfg, "model.sdf_layers");
+    mc.sdf_width = (int)config_int(cfg, "model.sdf_width");
+    mc.sdf_skip = (int)config_int(cfg, "model.sdf_skip");
+    mc.sdf_features = (int)config_int(cfg, "model.sdf_features");
+    mc.pe_xyz = (int)config_int(cfg, "model.pe_xyz");
+    mc.sdf_beta = config_real(cfg, "model.beta");
+    mc.init_radius = config_real(cfg, "model.init_radius");
+    mc.color_hidden_layers = (int)config_int(cfg, "model.color_layers");
+    mc.color_width = (int)config_int(cfg, "model.color_width");
+    mc.pe_dir = (int)config_int(cfg, "model.pe_dir");
+    mc.weight_norm = config_bool(cfg, "model.weight_norm");
+    mc.variance_init = config_real(cfg, "model.variance_init");
+    mc.background = config_bool(cfg, "model.background");
+    mc.bg_layers = (int)config_int(cfg, "model.bg_layers");
+    mc.bg_width = (int)config_int(cfg, "model.bg_width");
+    mc.bg_skip = (int)config_int(cfg, "model.bg_skip");
+    mc.pe_bg = (int)config_int(cfg, "model.pe_bg");
+    mc.pe_bg_dir = (int)config_int(cfg, "model.pe_bg_dir");
+    return neus_model_declare(m, p, &mc, 0) || params_allocate(p) ? -1 : 0;
+}
+
 static int setup(neus_job *s, const job_ctx *ctx)
 {
     const config *cfg = ctx->cfg;
@@ -100,6 +148,8 @@ static int setup(neus_job *s, const job_ctx *ctx)
     s->anneal_end = config_int(cfg, "train.anneal_end");
     s->eval_every = config_int(cfg, "eval.every");
     s->eval_rays = config_int(cfg, "eval.rays");
+    s->render_views = (int)config_int(cfg, "eval.render_views");
+    s->render_downscale = (int)config_int(cfg, "eval.render_downscale");
     rng_seed(&s->rng, (uint64_t)config_int(cfg, "job.seed"), 0);
 
     int test_every = (int)config_int(cfg, "data.test_every");
@@ -118,25 +168,15 @@ static int setup(neus_job *s, const job_ctx *ctx)
             s->train_views[s->n_train++] = v;
     }
     if (s->n_train == 0) return err_set("data.root = %s: no training views (data.test_every = %d)", root, test_every);
+    if (s->render_views > 0 && s->n_test > 0 &&
+        (s->render_downscale > s->ds.width || s->render_downscale > s->ds.height))
+        return err_set("eval.render_downscale = %d: larger than the %d x %d images of %s", s->render_downscale,
+                       s->ds.width, s->ds.height, root);
     if (ctx->dist->group_rank == 0)
         log_info("%s: %s: %d views of %d x %d (downscale %d): %d training, %d held out", ctx->id, root,
                  s->ds.n_views, s->ds.width, s->ds.height, s->ds.downscale, s->n_train, s->n_test);
 
-    neus_model_config mc;
-    neus_model_config_default(&mc);
-    mc.sdf_hidden_layers = (int)config_int(cfg, "model.sdf_layers");
-    mc.sdf_width = (int)config_int(cfg, "model.sdf_width");
-    mc.sdf_skip = (int)config_int(cfg, "model.sdf_skip");
-    mc.sdf_features = (int)config_int(cfg, "model.sdf_features");
-    mc.pe_xyz = (int)config_int(cfg, "model.pe_xyz");
-    mc.sdf_beta = config_real(cfg, "model.beta");
-    mc.init_radius = config_real(cfg, "model.init_radius");
-    mc.color_hidden_layers = (int)config_int(cfg, "model.color_layers");
-    mc.color_width = (int)config_int(cfg, "model.color_width");
-    mc.pe_dir = (int)config_int(cfg, "model.pe_dir");
-    mc.weight_norm = config_bool(cfg, "model.weight_norm");
-    mc.variance_init = config_real(cfg, "model.variance_init");
-    if (neus_model_declare(&s->model, &s->params, &mc, 0) || params_allocate(&s->params)) return -1;
+    if (neus_job_model(cfg, &s->model, &s->params)) return -1;
     neus_model_init(&s->model, &s->params, &s->rng);
 
     neus_render_options_default(&s->ropt);
@@ -146,6 +186,7 @@ static int setup(neus_job *s, const job_ctx *ctx)
     s->ropt.gradient = strcmp(config_str(cfg, "render.gradient"), "fd") == 0 ? NEUS_GRADIENT_FD
                                                                             : NEUS_GRADIENT_ANALYTIC;
     s->ropt.chunk_rays = (int)config_int(cfg, "render.chunk_rays");
+    s->ropt.n_outside = s->model.cfg.background ? (int)config_int(cfg, "render.n_outside") : 0;
     s->ropt.eikonal_weight = config_real(cfg, "train.eikonal_weight");
     s->ropt.mask_weight = config_real(cfg, "train.mask_weight");
     s->ropt.perturb = 1;
@@ -265,71 +306,149 @@ static int evaluate(neus_job *s, const job_ctx *ctx, double out[2])
     return 0;
 }
 
-/* SDF on the grid (res³, x fastest) of [-1.01, 1.01]³ in the normalised frame. */
-static int sdf_grid(neus_job *s, int res, float *grid)
-{
-    const neus_model *m = &s->model;
-    int cap = 32768;
-    mlp_buffers buf;
-    real *x = malloc((size_t)cap * 3 * sizeof *x);
-    if (!x) return err_set("out of memory for the mesh grid");
-    if (mlp_buffers_alloc(&buf, &m->sdf, cap)) {
-        free(x);
-        return -1;
-    }
-    long total = (long)res * res * res;
-    double step = 2.02 / (res - 1);
-    for (long start = 0; start < total; start += cap) {
-        int rows = (int)(total - start < cap ? total - start : cap);
-        for (int r = 0; r < rows; ++r) {
-            long cell = start + r;
-            long idx[3] = {cell % res, (cell / res) % res, cell / ((long)res * res)};
-            for (int c = 0; c < 3; ++c) x[3 * r + c] = (real)(-1.01 + step * idx[c]);
-        }
-        m->enc_xyz.ops->forward(&m->enc_xyz, &s->params, x, rows, buf.act[0]);
-        mlp_forward_cols(&m->sdf, &s->params, &buf, rows, 1);
-        const real *y = buf.act[m->sdf.n_layers];
-        for (int r = 0; r < rows; ++r) grid[start + r] = (float)y[(size_t)r * m->sdf_out];
-    }
-    mlp_buffers_free(&buf, &m->sdf);
-    free(x);
-    return 0;
-}
-
 static int write_mesh(neus_job *s, job_ctx *ctx, int res)
 {
-    size_t n = (size_t)res * res * res;
-    float *grid = malloc(n * sizeof *grid);
-    if (!grid) return err_set("out of memory for a %d^3 grid", res);
-    int status = sdf_grid(s, res, grid);
     mesh out;
     mesh_init(&out);
-    if (!status) {
-        mcubes_options o;
-        mcubes_options_init(&o);
-        o.orientation = MCUBES_TOWARD_INCREASING;
-        /* world = S · (−1.01 + step·i, …, 1) */
-        double step = 2.02 / (res - 1), A[16] = {step, 0, 0, -1.01, 0, step, 0, -1.01, 0, 0, step, -1.01, 0, 0, 0, 1};
-        for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
-                double acc = 0;
-                for (int k = 0; k < 4; ++k) acc += s->ds.scale_mat0[4 * i + k] * A[4 * k + j];
-                o.grid_to_world[4 * i + j] = acc;
-            }
-        status = mcubes_extract(grid, (size_t)res, (size_t)res, (size_t)res, &o, &out);
-    }
     char path[4200];
     job_path(ctx, "mesh.ply", path, sizeof path);
-    if (!status) status = mesh_write(path, &out);
+    int status = neus_sdf_mesh(&s->model, &s->params, res, s->ds.scale_mat0, &out) || mesh_write(path, &out);
     if (!status) {
         log_info("%s: mesh %s: %zu vertices, %zu faces", ctx->id, path, out.n_vertices, out.n_faces);
         status = metrics_set(&ctx->final, "mesh_faces", (double)out.n_faces);
     }
     mesh_free(&out);
-    free(grid);
+    return status ? -1 : 0;
+}
+
+/* ---- full-image validation renders ---------------------------------------------------------- */
+
+/* Rays [start, start + n) of r, to render (no targets). */
+static neus_ray_batch batch_slice(const nsr_rays *r, size_t start, size_t n)
+{
+    neus_ray_batch b = {.n = (int)n,
+                        .origin = r->origin + 3 * start,
+                        .direction = r->direction + 3 * start,
+                        .near = r->near + start,
+                        .far = r->far + start,
+                        .first = start};
+    return b;
+}
+
+/* Ray b's normal as a colour: n = R·Σ_i w_i ∇f_i normalised (R world → camera), (n + 1)/2; black
+ * where Σ_i w_i is below RENDER_MIN_WEIGHT (no surface, the direction is noise).  The sums run
+ * over the S samples of ws->weights only, which stay the surface's should a background model
+ * add weight beyond them. */
+static void normal_colour(const neus_workspace *ws, int b, const double R[9], real out[3])
+{
+    const int S = ws->n_per_ray;
+    double sum[3] = {0, 0, 0}, weight = 0, n[3], len = 0;
+    for (int i = 0; i < S; ++i) {
+        double w = (double)ws->weights[(size_t)b * S + i];
+        weight += w;
+        for (int c = 0; c < 3; ++c) sum[c] += w * (double)ws->gradient_out[((size_t)b * S + i) * 3 + c];
+    }
+    for (int r = 0; r < 3; ++r) {
+        n[r] = R[3 * r] * sum[0] + R[3 * r + 1] * sum[1] + R[3 * r + 2] * sum[2];
+        len += n[r] * n[r];
+    }
+    len = sqrt(len);
+    int shown = weight >= RENDER_MIN_WEIGHT && len > 0;
+    for (int c = 0; c < 3; ++c) out[c] = shown ? (real)((n[c] / len + 1) / 2) : 0;
+}
+
+/* Render pixels [first, last) of the view whose rays are in s->rays into px (6 values a pixel:
+ * colour, normal colour); adds Σ (C − Ĉ)² of those pixels to *sq_error. */
+static int render_pixels(neus_job *s, const double R[9], long first, long last, real *px, double *sq_error)
+{
+    neus_render_options o = s->ropt;
+    o.perturb = 0;
+    o.cos_anneal_ratio = 1.0;
+    for (long start = first; start < last; start += s->capacity) {
+        long n = last - start < s->capacity ? last - start : s->capacity;
+        neus_ray_batch b = batch_slice(&s->rays, (size_t)start, (size_t)n);
+        if (neus_sample(&s->model, &s->params, &o, &b, NULL, 0, &s->ws) ||
+            neus_forward(&s->model, &s->params, &o, &b, NULL, 0, &s->ws, NULL))
+            return -1;
+        for (long r = 0; r < n; ++r) {
+            real *out = px + 6 * (start + r);
+            for (int c = 0; c < 3; ++c) {
+                out[c] = s->ws.color[3 * r + c];
+                double d = (double)out[c] - (double)s->rays.rgb[3 * (start + r) + c];
+                *sq_error += d * d;
+            }
+            normal_colour(&s->ws, (int)r, R, out + 3);
+        }
+    }
+    return 0;
+}
+
+/* A value in [0, 1] as an 8-bit sample, the data's convention (sample / 256). */
+static uint8_t sample_of(double x)
+{
+    double v = floor(x * 256.0 + 0.5);
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+/* renders/view_VVV_it_NNNNNNN.png: ground truth | colour | normals, each w × h. */
+static int write_render(const job_ctx *ctx, int view, long it, int w, int h, const real *gt, const real *px)
+{
+    char dir[4200], path[4300];
+    job_path(ctx, "renders", dir, sizeof dir);
+    if (mkdir(dir, 0775) && errno != EEXIST) return err_set("%s: cannot create the directory: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/view_%03d_it_%07ld.png", dir, view, it);
+    image im;
+    image_init(&im);
+    if (image_alloc(&im, 3 * w, h, 3, 8)) return -1;
+    for (long k = 0; k < (long)w * h; ++k) {
+        uint8_t *row = im.u8 + 3 * ((k / w) * 3 * w + k % w); /* pixel k of the left panel */
+        for (int c = 0; c < 3; ++c) {
+            row[c] = sample_of(gt[3 * k + c]);
+            row[3 * w + c] = sample_of(px[6 * k + c]);
+            row[6 * w + c] = sample_of(px[6 * k + 3 + c]);
+        }
+    }
+    int status = image_write_png(path, &im);
+    image_free(&im);
     return status;
 }
 
+/* Render held-out view v in full at eval.render_downscale, rows split across the group; rank 0
+ * writes the PNG.  Adds the view's Σ (C − Ĉ)² and sample count to sums[0], sums[1] (this rank's share). */
+static int render_view(neus_job *s, job_ctx *ctx, int v, long it, double sums[2])
+{
+    const int w = s->ds.width / s->render_downscale, h = s->ds.height / s->render_downscale;
+    if (nsr_view_rays(&s->ds, v, s->render_downscale, &s->rays)) return -1;
+    real *px = calloc((size_t)w * h * 6, sizeof *px); /* zero outside this rank's rows: the sum is the image */
+    if (!px) return err_set("out of memory for a %d x %d render", w, h);
+    long lo, hi;
+    my_share(ctx->dist, h, &lo, &hi);
+    sums[1] += 3.0 * (double)((hi - lo) * w);
+    /* the group agrees before each collective, so that no rank waits for one that failed */
+    int failed = render_pixels(s, s->ds.views[v].cam.R, lo * w, hi * w, px, &sums[0]) != 0;
+    if (dist_group_max(ctx->dist, failed)) {
+        free(px);
+        return failed ? -1 : err_set("another rank failed to render view %d", s->ds.views[v].index);
+    }
+    int status = dist_allreduce(ctx->dist, px, (size_t)w * h * 6, 0);
+    if (!status && ctx->dist->group_rank == 0)
+        status = write_render(ctx, s->ds.views[v].index, it, w, h, s->rays.rgb, px);
+    free(px);
+    if (dist_group_max(ctx->dist, status != 0)) return status ? -1 : err_set("rank 0 failed to write a render");
+    return 0;
+}
+
+/* PSNR over every pixel of the first eval.render_views held-out views, rendered and written. */
+static int render_eval(neus_job *s, job_ctx *ctx, long it, double *out)
+{
+    double sums[2] = {0, 0}; /* Σ err², samples */
+    int n = s->render_views < s->n_test ? s->render_views : s->n_test;
+    for (int t = 0; t < n; ++t)
+        if (render_view(s, ctx, s->test_views[t], it, sums)) return -1;
+    if (dist_allreduce_double(ctx->dist, sums, 2)) return -1;
+    *out = psnr(sums[0] / (sums[1] > 0 ? sums[1] : 1));
+    return 0;
+}
 
 static int record_eval(neus_job *s, job_ctx *ctx, long it)
 {
@@ -338,9 +457,15 @@ static int record_eval(neus_job *s, job_ctx *ctx, long it)
     if (evaluate(s, ctx, p)) return -1;
     if (ctx->dist->group_rank == 0)
         log_info("%s: iteration %ld: held-out PSNR %.3f dB (masked %.3f dB)", ctx->id, it, p[0], p[1]);
-    return metrics_append(&ctx->series, "psnr_test", p[0]) ||
-           metrics_append(&ctx->series, "psnr_test_masked", p[1]) ||
-           metrics_append(&ctx->series, "psnr_test_iteration", (double)it);
+    if (metrics_append(&ctx->series, "psnr_test", p[0]) || metrics_append(&ctx->series, "psnr_test_masked", p[1]) ||
+        metrics_append(&ctx->series, "psnr_test_iteration", (double)it))
+        return -1;
+    if (s->render_views == 0) return 0;
+    double pr;
+    if (render_eval(s, ctx, it, &pr)) return -1;
+    if (ctx->dist->group_rank == 0) log_info("%s: iteration %ld: held-out full-image PSNR %.3f dB", ctx->id, it, pr);
+    return metrics_append(&ctx->series, "psnr_render", pr) ||
+           metrics_append(&ctx->series, "psnr_render_iteration", (double)it);
 }
 
 static int run_training(neus_job *s, job_ctx *ctx)
@@ -382,11 +507,13 @@ static int write_outputs(neus_job *s, job_ctx *ctx)
     const metric_series *pm = metrics_find(&ctx->series, "psnr_test_masked");
     const metric_series *l = metrics_find(&ctx->series, "loss");
     const metric_series *pt = metrics_find(&ctx->series, "psnr_train");
+    const metric_series *pr = metrics_find(&ctx->series, "psnr_render");
     if (p && p->n && (metrics_set(&ctx->final, "psnr_test", p->values[p->n - 1]) ||
                       metrics_set(&ctx->final, "psnr_test_masked", pm->values[pm->n - 1])))
         return -1;
     if (l && l->n && metrics_set(&ctx->final, "loss", l->values[l->n - 1])) return -1;
     if (pt && pt->n && metrics_set(&ctx->final, "psnr_train", pt->values[pt->n - 1])) return -1;
+    if (pr && pr->n && metrics_set(&ctx->final, "psnr_render", pr->values[pr->n - 1])) return -1;
     if (metrics_set(&ctx->final, "inv_s", neus_inv_s(&s->model, &s->params))) return -1;
     int res = (int)config_int(ctx->cfg, "mesh.resolution");
     int status = 0;

@@ -101,7 +101,7 @@ static void sample_point(const sdf_fit *s, uint64_t stream, uint64_t i, double f
 static void encode_row(const sdf_fit *s, const double p[3], real *row)
 {
     real x[3] = {(real)p[0], (real)p[1], (real)p[2]};
-    positional_encoding(x, s->pe_freqs, row);
+    positional_encoding(x, 3, s->pe_freqs, row);
 }
 
 static int setup(sdf_fit *s, const job_ctx *ctx)
@@ -113,7 +113,7 @@ static int setup(sdf_fit *s, const job_ctx *ctx)
     s->surface_fraction = config_real(cfg, "train.surface_fraction");
     s->surface_noise = config_real(cfg, "train.surface_noise");
     s->pe_freqs = (int)config_int(cfg, "model.pe_freqs");
-    s->n_inputs = 3 + 6 * s->pe_freqs;
+    s->n_inputs = positional_encoding_width(3, s->pe_freqs);
     s->iterations = config_int(cfg, "train.iterations");
     s->batch = config_int(cfg, "train.batch");
     s->checkpoint_every = config_int(cfg, "run.checkpoint_every");

@@ -1,11 +1,8 @@
 /* synth.c — the `synth_cloth` job: synthetic ϕ-SfT sequences with ground truth (see synth.h). */
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "phive/cloth_scene.h"
@@ -343,40 +340,6 @@ static int make_texture(image *tex, int size, uint64_t seed)
 
 /* ---- files ------------------------------------------------------------------------------------------ */
 
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0775) && errno != EEXIST) return err_set("%s: cannot create directory: %s", path, strerror(errno));
-    struct stat st;
-    if (stat(path, &st) || !S_ISDIR(st.st_mode)) return err_set("%s: exists and is not a directory", path);
-    return 0;
-}
-
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char partial[4096];
-    if (snprintf(partial, sizeof partial, "%s", path) >= (int)sizeof partial) return err_set("path too long: %s", path);
-    for (char *p = partial + 1; *p; ++p) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (make_dir(partial)) return -1;
-        *p = '/';
-    }
-    return make_dir(partial);
-}
-
-/* 0 when path is missing or an empty directory, else 1. */
-static int dir_has_entries(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) return errno == ENOENT ? 0 : 1;
-    const struct dirent *e;
-    int found = 0;
-    while (!found && (e = readdir(d))) found = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return found;
-}
-
 enum frame_file { FILE_RGB, FILE_MASK, FILE_SURFACE, FILE_CLOUD, N_FRAME_FILES };
 static const char *const frame_patterns[N_FRAME_FILES] = {"rgbs/rgb_%03d.png", "masks/mask_%03d.png",
                                                           "surfaces/%04d_00.obj", "point_clouds/point_cloud_%03d.obj"};
@@ -405,10 +368,10 @@ static int prepare_dir(const char *root, int overwrite, int frames)
 {
     static const char *const subdirs[] = {"rgbs", "masks", "surfaces", "point_clouds", "templates"};
     char path[4200];
-    if (make_dirs(root)) return -1;
+    if (file_make_dirs(root)) return -1;
     for (size_t k = 0; k < sizeof subdirs / sizeof *subdirs; ++k) {
         snprintf(path, sizeof path, "%s/%s", root, subdirs[k]);
-        if (make_dir(path)) return -1;
+        if (file_make_dirs(path)) return -1;
     }
     if (overwrite) remove_stale_frames(root, frames);
     return 0;
@@ -612,7 +575,7 @@ static int synth_run(job_ctx *ctx)
     if (ctx->dist->group_rank != 0) return JOB_COMPLETE; /* one sequential simulation: the group leader makes it */
     const char *root = config_str(ctx->cfg, "synth.dir");
     if (!root[0]) return err_set("synth.dir is empty: name the sequence directory to write");
-    if (!config_bool(ctx->cfg, "synth.overwrite") && dir_has_entries(root))
+    if (!config_bool(ctx->cfg, "synth.overwrite") && file_dir_has_entries(root))
         return err_set("synth.dir %s exists and is not an empty directory; choose another one or set "
                        "synth.overwrite=true", root);
     synth sy;

@@ -3,7 +3,11 @@
 # trains, result.h5 has the series (loss, psnr_train, inv_s) and the held-out
 # PSNR, mesh.ply is a mesh in DTU's world frame, 2 ranks give 1 rank's loss
 # curve up to float rounding, a resumed run continues the same curve, and a
-# bad data.root is a clear error.  Skipped when the data set is absent.
+# bad data.root is a clear error.  The evaluations write full-image renders
+# (renders/*.png, psnr_render); `phive mesh` rebuilds the job's mesh from its
+# checkpoint, keeps an existing output without --force and names a missing or
+# truncated checkpoint.  With the NeRF++ background (no masks) the loss falls and 2 ranks give
+# 1 rank's curve.  Skipped when the data set is absent.
 source validation/integration/lib.sh
 DATA=${NEUS_DATA:-$PWD/../shared/data/dtu_scan65}
 if [ ! -f "$DATA/cameras_sphere.npz" ]; then
@@ -62,7 +66,8 @@ t = sys.argv[1]
 one = h5py.File(glob.glob(t + "/one/*/result.h5")[0])
 two = h5py.File(glob.glob(t + "/two/*/result.h5")[0])
 assert one.attrs["ranks"] == 1 and two.attrs["ranks"] == 2
-for k in ("loss", "lr", "psnr_train", "inv_s", "psnr_test", "psnr_test_masked", "psnr_test_iteration"):
+for k in ("loss", "lr", "psnr_train", "inv_s", "psnr_test", "psnr_test_masked", "psnr_test_iteration",
+          "psnr_render", "psnr_render_iteration"):
     assert k in one["metrics"], f"result.h5 lacks metrics/{k}"
 a, b = one["metrics/loss"][:], two["metrics/loss"][:]
 assert len(a) == len(b) == 200, (len(a), len(b))
@@ -77,6 +82,12 @@ assert list(its) == [50, 100, 150, 200] and np.all(np.isfinite(p)) and p.min() >
 rp = np.max(np.abs(p - two["metrics/psnr_test"][:]))
 print(f"held-out PSNR 1 vs 2 ranks: max difference {rp:.3g} dB")
 assert rp < 1e-2, rp
+pr, pri = one["metrics/psnr_render"][:], one["metrics/psnr_render_iteration"][:]
+print("full-image render PSNR:", ", ".join(f"it {int(i)}: {v:.2f} dB" for i, v in zip(pri, pr)))
+assert list(pri) == [50, 100, 150, 200] and np.all(np.isfinite(pr)) and pr.min() > 5, (pri, pr)
+rr = np.max(np.abs(pr - two["metrics/psnr_render"][:]))
+print(f"full-image render PSNR 1 vs 2 ranks: max difference {rr:.3g} dB")
+assert rr < 1e-2, rr
 fin = dict(one["final"].attrs)
 print("final:", {k: round(float(v), 4) for k, v in fin.items()})
 for k in ("psnr_test", "psnr_train", "inv_s", "loss"):
@@ -100,6 +111,43 @@ x = (v - S[:3, 3]) / S[0, 0]  # back to the unit-sphere frame
 print(f"mesh: {nv} vertices, {nf} faces, normalised extent {x.min(0).round(3)} .. {x.max(0).round(3)}")
 assert nv > 100 and nf > 100 and np.all(np.abs(x) <= 1.0101), "mesh outside [-1.01, 1.01]^3 after scale_mat_0"
 PY
+check "renders: ground truth | colour | normals at 1/4 of the data set's resolution"
+$PY - "$TMP" "$(ls "$DATA"/image/*.png | head -1)" <<'PY'
+import glob, sys
+def png_size(path):  # IHDR: width, height
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+W, H = png_size(sys.argv[2])
+w, h = W // 16 // 4, H // 16 // 4  # data.downscale 16, eval.render_downscale 4 (default)
+for run in ("one", "two"):
+    pngs = sorted(glob.glob(f"{sys.argv[1]}/{run}/*/renders/view_*_it_*.png"))
+    names = [p.rsplit("/", 1)[1] for p in pngs]
+    assert names == [f"view_000_it_{i:07d}.png" for i in (50, 100, 150, 200)], names
+    assert png_size(pngs[-1]) == (3 * w, h), (png_size(pngs[-1]), 3 * w, h)
+print(f"renders: {len(names)} a run, {3 * w} x {h} (3 x {w} wide)")
+PY
+check "phive mesh: the job's mesh from its checkpoint"
+JOB=$(ls -d "$TMP"/one/*/)
+JOB=${JOB%/}
+"$PHIVE" mesh "$JOB" --resolution 32 || fail "phive mesh failed"
+mesh_counts() { head -c 400 "$1" | grep -a "^element" | tr '\n' ' '; }
+[ "$(mesh_counts "$JOB/mesh_32.ply")" = "$(mesh_counts "$JOB/mesh.ply")" ] ||
+    fail "mesh_32.ply ($(mesh_counts "$JOB/mesh_32.ply")) is not the job's mesh.ply ($(mesh_counts "$JOB/mesh.ply"))"
+echo "ok: mesh_32.ply has the job's counts: $(mesh_counts "$JOB/mesh.ply")"
+cp "$JOB/mesh_32.ply" "$TMP/mesh_32.copy"
+expect_error 1 "mesh_32.ply exists.*--force" -- "$PHIVE" mesh "$JOB" --resolution 32
+cmp -s "$JOB/mesh_32.ply" "$TMP/mesh_32.copy" || fail "a refused phive mesh changed mesh_32.ply"
+mkdir "$TMP/interrupted" "$TMP/no_ckpt" "$TMP/truncated"
+cp "$JOB/ckpt.h5" "$TMP/interrupted/" # an interrupted job: a checkpoint and no result.h5
+mpirun -np 2 "$PHIVE" mesh "$TMP/interrupted" --out "$TMP/interrupted.ply" || fail "phive mesh on 2 ranks failed"
+cmp -s "$TMP/interrupted.ply" "$JOB/mesh_32.ply" || fail "the 2-rank mesh of the bare checkpoint differs"
+echo "ok: 2 ranks, checkpoint only: the same mesh"
+cp "$JOB/result.h5" "$TMP/no_ckpt/"
+expect_error 1 "no_ckpt/ckpt.h5.*no checkpoint" -- "$PHIVE" mesh "$TMP/no_ckpt"
+head -c 20000 "$JOB/ckpt.h5" >"$TMP/truncated/ckpt.h5"
+expect_error 1 "truncated/ckpt.h5.*(truncated|corrupt)" -- "$PHIVE" mesh "$TMP/truncated"
+[ -z "$(ls "$TMP/no_ckpt" "$TMP/truncated" | grep mesh)" ] || fail "a failed phive mesh left a mesh behind"
 check "resume: a run stopped by SIGUSR1 after a checkpoint, then rerun, gives the uninterrupted curve"
 resume_after_interrupt "$TMP/job.ini" "$TMP/res"
 $PY - "$TMP" <<'PY'
@@ -112,6 +160,27 @@ for k in ("loss", "psnr_test", "inv_s"):
     assert np.array_equal(a["metrics/" + k][:], b["metrics/" + k][:]), k
 print(f"resumed run: loss curve ({len(b['metrics/loss'])}) and held-out PSNR bit-identical to the uninterrupted run")
 PY
+check "NeRF++ background without masks: 1 and 2 ranks, the loss falls, phive mesh reads the model"
+BG=(model.background=true model.bg_layers=2 model.bg_width=32 model.bg_skip=0 model.pe_bg=2 model.pe_bg_dir=1
+    render.n_outside=8 train.mask_weight=0 train.iterations=60 eval.every=30 run.checkpoint_every=30)
+"$PHIVE" run "$TMP/job.ini" "${BG[@]}" --out "$TMP/bg1" 2>"$TMP/logbg1" || { cat "$TMP/logbg1"; fail "background run failed"; }
+mpirun -np 2 "$PHIVE" run "$TMP/job.ini" "${BG[@]}" --out "$TMP/bg2" 2>"$TMP/logbg2" ||
+    { cat "$TMP/logbg2"; fail "2-rank background run failed"; }
+$PY - "$TMP" <<'PY'
+import glob, sys
+import h5py, numpy as np
+t = sys.argv[1]
+one = h5py.File(glob.glob(t + "/bg1/*/result.h5")[0])
+two = h5py.File(glob.glob(t + "/bg2/*/result.h5")[0])
+a, b = one["metrics/loss"][:], two["metrics/loss"][:]
+rel = np.max(np.abs(a - b) / np.abs(a))
+first, last = a[:10].mean(), a[-10:].mean()
+print(f"background: loss {first:.4f} -> {last:.4f} (means of 10), 1 vs 2 ranks {rel:.3g}")
+assert len(a) == 60 and np.all(np.isfinite(a)) and rel < 1e-4 and last < first, (rel, first, last)
+PY
+BGJOB=$(ls -d "$TMP"/bg1/*/)
+"$PHIVE" mesh "${BGJOB%/}" --resolution 24 || fail "phive mesh of the background model failed"
+[ -s "${BGJOB%/}/mesh_24.ply" ] || fail "no mesh_24.ply"
 check "bad data.root"
 expect_error 1 "data.root.*nonexistent_dir.*(no such|cannot)" -- "$PHIVE" run "$TMP/job.ini" --out "$TMP/bad" data.root="$TMP/nonexistent_dir"
 echo "PASS"

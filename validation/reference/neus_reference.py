@@ -24,7 +24,10 @@ Per case file the reference
   2. at phive's samples, renders every ray differentiably (sections, midpoints,
      PE, the SDF network with weight norm, skip and Softplus, its gradient, the
      colour network, the discrete α with cos annealing, transmittance, weights,
-     colour with background) and forms the loss (L1 colour with masks, Eikonal,
+     colour with background; with n_outside > 0 NeuS's NeRF++ background:
+     render_core_outside on the joined samples, inverted-sphere points
+     [p/r, 1/r], α = 1 − exp(−softplus(σ)δ), mixed in where the samples leave
+     the unit sphere, then the outside samples) and forms the loss (L1 colour with masks, Eikonal,
      mask BCE), and compares the forward outputs: colour, weight sum, weights,
      SDF, gradient and the loss terms;
   3. differentiates the loss w.r.t. every parameter tensor and compares with
@@ -40,17 +43,19 @@ Case file layout (HDF5, written by validation/unit/test_neus_reference.c):
   /                 attrs name (str), gradient (0 analytic, 1 FD), fd_eps,
                     cos_anneal_ratio, background (0/1), eikonal_radius,
                     color_weight, eikonal_weight, mask_weight, n_samples,
-                    n_importance, up_sample_steps (ints stored as int64)
+                    n_importance, up_sample_steps, n_outside (ints stored as int64)
   /model            attrs sdf_hidden_layers, sdf_width, sdf_skip, sdf_beta,
                     sdf_features, pe_xyz, color_hidden_layers, color_width,
-                    pe_dir, weight_norm
+                    pe_dir, weight_norm, and the NeRF++ background's background
+                    (0/1), bg_layers, bg_width, bg_skip, pe_bg, pe_bg_dir
   /background_rgb   (3)
   /params/NAME      every tensor of phive's param_set by name: sdf.w<i>
                     (v [out x in]), sdf.g<i> (out, with weight norm), sdf.b<i>,
                     the same for color.*, variance (1)
   /rays             origin, direction (n x 3), near, far (n), rgb (n x 3), mask (n)
   /phive            z (n x S), color (n x 3), weight_sum (n), weights, sdf (n x S),
-                    gradient (n x S x 3); attrs loss_total, loss_color,
+                    gradient (n x S x 3), z_out (n x n_outside, with the
+                    background); attrs loss_total, loss_color,
                     loss_eikonal, loss_mask
   /grads/NAME       phive's dL/d(tensor) after one backward from zero
 """
@@ -384,6 +389,7 @@ class Case:
             self.eik_radius = float(a["eikonal_radius"])
             self.w_color, self.w_eik, self.w_mask = (float(a[k]) for k in ("color_weight", "eikonal_weight", "mask_weight"))
             self.n_samples, self.n_importance, self.steps = (int(a[k]) for k in ("n_samples", "n_importance", "up_sample_steps"))
+            self.n_outside = int(a["n_outside"]) if "n_outside" in a else 0
             m = f["model"].attrs
             self.model = {k: (float(m[k]) if k == "sdf_beta" else int(m[k])) for k in m.keys()}
             self.bg = f["background_rgb"][()]
@@ -401,7 +407,13 @@ class Case:
         color_in = 3 + (3 + 6 * m["pe_dir"]) + 3 + m["sdf_features"]
         color = Network(self.params, "color", color_in, m["color_width"], m["color_hidden_layers"], 3, 0.0, 0,
                         m["weight_norm"])
-        return sdf, color
+        if not self.n_outside:
+            return sdf, color, None
+        # NeuS's NeRF (D, W, skip; PE of the 4-D point; one view layer of W/2), without weight norm
+        W = m["bg_width"]
+        nerf = Network(self.params, "bg", 4 * (1 + 2 * m["pe_bg"]), W, m["bg_layers"], 1 + W, 0.0, m["bg_skip"], 0)
+        nerf_color = Network(self.params, "bg_color", W + 3 * (1 + 2 * m["pe_bg_dir"]), W // 2, 1, 3, 0.0, 0, 0)
+        return sdf, color, (nerf, nerf_color)
 
 
 def sdf_values(case, sdf_net, pts):
@@ -428,7 +440,31 @@ def resample(case, sdf_net):
     return z
 
 
-def render(case, sdf_net, color_net, z):
+def outside_samples(case):
+    """NeuS render(): z_outside = far / flip(linspace(1e-3, 1 - 1/(m + 1), m)) + 1/n_samples (no perturbation)."""
+    m = case.n_outside
+    lin = np.linspace(1e-3, 1.0 - 1.0 / (m + 1.0), m)
+    return case.rays["far"][:, None] / np.flip(lin)[None, :] + 1.0 / case.n_samples
+
+
+def render_outside(case, nerf, z_all):
+    """NeuS render_core_outside at the joined samples: α and sigmoid colours (Vars, n x T and n x T x 3)."""
+    net, color_net = nerf
+    o, d = case.rays["origin"], case.rays["direction"]
+    n, T = z_all.shape
+    dists = np.concatenate([z_all[:, 1:] - z_all[:, :-1], np.full((n, 1), 2.0 / case.n_samples)], -1)
+    pts = o[:, None, :] + d[:, None, :] * (z_all + 0.5 * dists)[..., None]
+    r = np.clip(np.linalg.norm(pts, axis=-1, keepdims=True), 1.0, 1e10)
+    q = np.concatenate([pts / r, 1.0 / r], -1).reshape(-1, 4)
+    y, _ = net.forward(positional_encoding(q, case.model["pe_bg"]))
+    dirs = np.repeat(d, T, axis=0)
+    logits, _ = color_net.forward(concat([y[:, 1:], lift(positional_encoding(dirs, case.model["pe_bg_dir"]))]))
+    sigma = y[:, 0]
+    alpha = 1.0 - exp(-softplus(sigma, 1.0) * dists.reshape(-1))
+    return Var_reshape(alpha, (n, T)), Var_reshape(sigmoid(logits), (n, T, 3))
+
+
+def render(case, sdf_net, color_net, z, nerf=None):
     """Forward at the given samples: outputs (Vars) and the loss."""
     o, d = case.rays["origin"], case.rays["direction"]
     n, S = z.shape
@@ -469,16 +505,26 @@ def render(case, sdf_net, color_net, z):
     alpha = clip((prev_cdf - next_cdf + 1e-5) / (prev_cdf + 1e-5), 0.0, 1.0)
     # weights = alpha · cumprod([1, 1 − alpha + 1e-7])[:-1], per ray, column by column
     alpha2 = Var_reshape(alpha, (n, S))
+    rgb3 = Var_reshape(rgb, (n, S, 3))
+    T = S
+    if nerf is not None:
+        # NeuS render_core: alpha * inside + background_alpha[:, :S] * (1 - inside), then the outside samples
+        bg_alpha, bg_rgb = render_outside(case, nerf, np.concatenate([z, case.phive["z_out"]], -1))
+        inside = (np.linalg.norm(pts, axis=-1) < 1.0).astype(np.float64).reshape(n, S)
+        alpha2 = concat([alpha2 * inside + bg_alpha[:, :S] * (1.0 - inside), bg_alpha[:, S:]])
+        rgb3 = concat([rgb3 * inside[..., None] + bg_rgb[:, :S] * (1.0 - inside)[..., None], bg_rgb[:, S:]], axis=1)
+        T = S + case.n_outside
     trans = Var(np.ones(n))
     columns = []
-    for i in range(S):
+    for i in range(T):
         a_i = alpha2[:, i]
         columns.append(a_i * trans)
         trans = trans * (1.0 - a_i + 1e-7)
     weights = stack(columns, axis=-1)
     weight_sum = weights.sum(axis=-1)
-    rgb3 = Var_reshape(rgb, (n, S, 3))
-    color = (rgb3 * Var_reshape(weights, (n, S, 1))).sum(axis=1)
+    color = (rgb3 * Var_reshape(weights, (n, T, 1))).sum(axis=1)
+    if T > S:
+        weights = weights[:, :S]
     if case.background:
         color = color + Var_reshape(1.0 - weight_sum, (n, 1)) * case.bg[None, :]
 
@@ -501,6 +547,9 @@ def render(case, sdf_net, color_net, z):
     leaves = dict(sdf_net.leaves)
     leaves.update(color_net.leaves)
     leaves["variance"] = variance
+    if nerf is not None:
+        leaves.update(nerf[0].leaves)
+        leaves.update(nerf[1].leaves)
     return out, losses, leaves
 
 
@@ -516,12 +565,17 @@ def worst(phive, ref):
 
 def check_case(path, tol, ztol):
     case = Case(path)
-    sdf_net, color_net = case.networks()
+    sdf_net, color_net, nerf = case.networks()
     ok = True
     print(f"neus reference {case.name}: {case.rays['origin'].shape[0]} rays x {case.phive['z'].shape[1]} samples, "
           f"{'FD' if case.gradient else 'analytic'} SDF gradient")
 
-    out, losses, leaves = render(case, sdf_net, color_net, case.phive["z"])
+    out, losses, leaves = render(case, sdf_net, color_net, case.phive["z"], nerf)
+    if nerf is not None:
+        e = float(np.max(np.abs(outside_samples(case) - case.phive["z_out"]))) / float(np.max(case.phive["z_out"]))
+        line_ok = e <= 1e-5
+        ok &= line_ok
+        print(f"  {'ok ' if line_ok else 'BAD'} outside samples z_out: {e:.3g}")
 
     # Samples: strict where they carry weight.  Where the up-sampling weights are at NeuS's floor
     # (alpha ~ 1e-5, with P - N at float32 rounding), float32 noise of ~1 % in the pdf moves the

@@ -12,7 +12,8 @@
  *    colour with masks, mask BCE, Eikonal), w.r.t. every per-sample input.
  * 6. The whole pipeline on a small network (skip, weight norm, PE): the batch
  *    loss of neus_forward at fixed samples w.r.t. every parameter (including
- *    the variance), for the analytic and the FD SDF gradient, in chunks.
+ *    the variance), for the analytic and the FD SDF gradient, in chunks; and
+ *    with the NeRF++ background network and outside samples.
  * 7. The SDF gradient at NeuS's default sizes: analytic against a fine central
  *    difference, and the tetrahedral FD at several ε against the analytic one
  *    (figures printed for the report).
@@ -214,27 +215,27 @@ static void test_mlp_double_backward(void **state)
 
 /* ---- 3: positional encoding ------------------------------------------------------------------ */
 
-static void test_positional_encoding(void **state)
+/* Points (D = 3) and NeRF++'s inverted-sphere coordinates (D = 4). */
+static void check_positional_encoding(int D)
 {
-    (void)state;
-    enum { N = 4, F = 4 };
+    enum { N = 4, F = 4, MAXW = 4 * (1 + 2 * F) };
     nsr_encoding e;
-    assert_int_equal(nsr_encoding_positional(&e, F), 0);
+    assert_int_equal(nsr_encoding_positional(&e, D, F), 0);
     const int W = nsr_encoding_n_out(&e);
-    assert_int_equal(W, 3 + 6 * F);
+    assert_int_equal(W, D * (1 + 2 * F));
     rng_t rng;
     rng_seed(&rng, 41, 0);
-    real x[N * 3], out[N * 27], c[N * 27], gx[N * 3], dx[N * 3], jv[N * 27], up[N * 27], down[N * 27];
-    for (int i = 0; i < N * 3; ++i) x[i] = uniform(&rng, -1.2, 1.2), dx[i] = rng_normal(&rng);
+    real x[N * 4], out[N * MAXW], c[N * MAXW], gx[N * 4], dx[N * 4], jv[N * MAXW], up[N * MAXW], down[N * MAXW];
+    for (int i = 0; i < N * D; ++i) x[i] = uniform(&rng, -1.2, 1.2), dx[i] = rng_normal(&rng);
     for (int i = 0; i < N * W; ++i) c[i] = rng_normal(&rng);
     e.ops->forward(&e, NULL, x, N, out);
-    /* layout [x, sin(2^k x), cos(2^k x)] */
-    assert_true(fabs(out[3 + 6 * 2 + 1] - sin(4 * x[1])) < 1e-15 && fabs(out[6 + 6 * 3 + 2] - cos(8 * x[2])) < 1e-15);
+    /* layout [x, sin(2^k x), cos(2^k x)]: row 1, sin(4 x_1) and cos(8 x_2) */
+    assert_true(fabs(out[W + D * 5 + 1] - sin(4 * x[D + 1])) < 1e-15 && fabs(out[W + D * 8 + 2] - cos(8 * x[D + 2])) < 1e-15);
     e.ops->backward(&e, NULL, x, out, N, c, gx, 0);
     e.ops->jvp(&e, NULL, x, out, N, dx, jv);
     const double h = 1e-6;
-    double worst_vjp = 0, worst_jvp = 0, scale = largest(gx, N * 3);
-    for (int i = 0; i < N * 3; ++i) {
+    double worst_vjp = 0, worst_jvp = 0, scale = largest(gx, N * D);
+    for (int i = 0; i < N * D; ++i) {
         real saved = x[i];
         x[i] = saved + h;
         e.ops->forward(&e, NULL, x, N, up);
@@ -245,14 +246,21 @@ static void test_positional_encoding(void **state)
         for (int j = 0; j < N * W; ++j) num += c[j] * (up[j] - down[j]) / (2 * h);
         worst_vjp = fmax(worst_vjp, relative_error(gx[i], num, scale));
     }
-    real xp[N * 3], xm[N * 3];
-    for (int i = 0; i < N * 3; ++i) xp[i] = x[i] + h * dx[i], xm[i] = x[i] - h * dx[i];
+    real xp[N * 4], xm[N * 4];
+    for (int i = 0; i < N * D; ++i) xp[i] = x[i] + h * dx[i], xm[i] = x[i] - h * dx[i];
     e.ops->forward(&e, NULL, xp, N, up);
     e.ops->forward(&e, NULL, xm, N, down);
     scale = largest(jv, N * W);
     for (int j = 0; j < N * W; ++j) worst_jvp = fmax(worst_jvp, relative_error(jv[j], (up[j] - down[j]) / (2 * h), scale));
-    printf("positional encoding (4 frequencies): vjp %.3g, jvp %.3g\n", worst_vjp, worst_jvp);
+    printf("positional encoding (%d-D, 4 frequencies): vjp %.3g, jvp %.3g\n", D, worst_vjp, worst_jvp);
     assert_true(worst_vjp < 1e-6 && worst_jvp < 1e-6);
+}
+
+static void test_positional_encoding(void **state)
+{
+    (void)state;
+    check_positional_encoding(3);
+    check_positional_encoding(4);
 }
 
 /* ---- 4, 5: the per-ray render ---------------------------------------------------------------- */
@@ -297,7 +305,7 @@ static double ray_loss(const ray_case *rc, real *grad_f, real *grad_g, real *gra
     double loss = 0, s_acc = 0;
     const real *bg = rc->use_bg ? rc->bg : NULL;
     for (int k = 0; k < rc->n_rays; ++k) {
-        real alpha[MAXS], trans[MAXS], w[MAXS], C[3], W;
+        real alpha[MAXS], trans[MAXS], w[MAXS], grad_alpha[MAXS], C[3], W;
         neus_ray_forward(rc->n, rc->f[k], rc->g[k], rc->c[k], rc->dist[k], rc->d[k], rc->s, rc->r, bg, alpha, trans, w, C,
                          &W);
         real gC[3], gW = rc->gW;
@@ -326,7 +334,7 @@ static double ray_loss(const ray_case *rc, real *grad_f, real *grad_g, real *gra
         }
         if (grad_f)
             s_acc += neus_ray_backward(rc->n, rc->f[k], rc->g[k], rc->c[k], rc->dist[k], rc->d[k], rc->s, rc->r, bg,
-                                       alpha, trans, w, gC, gW, gw, grad_f + k * MAXS, grad_g + k * MAXS * 3,
+                                       alpha, trans, w, gC, gW, gw, grad_alpha, grad_f + k * MAXS, grad_g + k * MAXS * 3,
                                        grad_c + k * MAXS * 3);
     }
     if (grad_s) *grad_s = s_acc;
@@ -426,26 +434,31 @@ typedef struct {
     real origin[5 * 3], direction[5 * 3], near[5], far[5], rgb[5 * 3], mask[5];
 } pipe_fixture;
 
-static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed)
+/* nerf: with a small NeRF++ background (4 outside samples) instead of the constant background colour */
+static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, int nerf)
 {
     memset(f, 0, sizeof *f);
     neus_model_config c;
     neus_model_config_default(&c);
     c.sdf_hidden_layers = 3, c.sdf_width = 20, c.sdf_skip = 2, c.sdf_features = 4, c.pe_xyz = 2;
     c.color_hidden_layers = 2, c.color_width = 8, c.pe_dir = 1;
+    c.background = nerf, c.bg_layers = 3, c.bg_width = 24, c.bg_skip = 2, c.pe_bg = 2, c.pe_bg_dir = 1;
     params_init(&f->p);
     assert_int_equal(neus_model_declare(&f->m, &f->p, &c, 0), 0);
     assert_int_equal(params_allocate(&f->p), 0);
     rng_t rng;
     rng_seed(&rng, seed, 0);
     neus_model_init(&f->m, &f->p, &rng);
-    /* move away from the symmetric init: the PE weights and biases become non-zero */
-    for (size_t i = 0; i + 1 < f->p.count; ++i) f->p.values[i] += 0.05 * rng_normal(&rng);
+    /* move away from the symmetric init: the PE weights and biases become non-zero (not the variance) */
+    const param_tensor *v = &f->p.tensors[f->m.variance];
+    for (size_t i = 0; i < f->p.count; ++i)
+        if (i != v->offset) f->p.values[i] += 0.05 * rng_normal(&rng);
     neus_render_options_default(&f->o);
     f->o.n_samples = 8, f->o.n_importance = 8, f->o.up_sample_steps = 2, f->o.perturb = 0;
     f->o.cos_anneal_ratio = 0.5, f->o.gradient = mode, f->o.chunk_rays = 2, f->o.background = 1;
     f->o.fd_eps = 1e-2;
     for (int c2 = 0; c2 < 3; ++c2) f->o.background_rgb[c2] = 0.3 + 0.2 * c2;
+    if (nerf) f->o.background = 0, f->o.n_outside = 4;
     const int n = 5;
     for (int b = 0; b < n; ++b) {
         /* from distance ~2.5 towards points near the centre; ray 4 misses the unit sphere's core */
@@ -478,10 +491,10 @@ static double pipe_loss(pipe_fixture *f, int backward)
     return loss.total;
 }
 
-static double pipe_check(neus_gradient_mode mode, uint64_t seed, double *loss_out)
+static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, double *loss_out)
 {
     pipe_fixture f;
-    pipe_setup(&f, mode, seed);
+    pipe_setup(&f, mode, seed, nerf);
     params_zero_grads(&f.p);
     double loss = pipe_loss(&f, 1);
     *loss_out = loss;
@@ -504,6 +517,14 @@ static double pipe_check(neus_gradient_mode mode, uint64_t seed, double *loss_ou
     for (int k = 0; k < f.p.n_tensors; ++k)
         if (worst_at >= f.p.tensors[k].offset && worst_at < f.p.tensors[k].offset + f.p.tensors[k].count) t = &f.p.tensors[k];
     printf("  %zu parameters, worst at %s[%zu]\n", f.p.count, t ? t->name : "?", t ? worst_at - t->offset : 0);
+    if (nerf) { /* the background is in the loss: its networks have gradients */
+        double bg_norm = 0;
+        for (int k = 0; k < f.p.n_tensors; ++k)
+            if (!strncmp(f.p.tensors[k].name, "bg", 2))
+                for (size_t i = 0; i < f.p.tensors[k].count; ++i) bg_norm += fabs(analytic[f.p.tensors[k].offset + i]);
+        printf("  background networks: Σ|dL/dθ| = %.3g\n", bg_norm);
+        assert_true(bg_norm > 1e-3 * scale);
+    }
     free(analytic);
     pipe_teardown(&f);
     return worst;
@@ -512,7 +533,7 @@ static double pipe_check(neus_gradient_mode mode, uint64_t seed, double *loss_ou
 static void test_pipeline_analytic(void **state)
 {
     (void)state;
-    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 71, &loss);
+    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 71, 0, &loss);
     printf("whole loss (analytic SDF gradient, loss %.4f): worst relative error %.3g\n", loss, worst);
     assert_true(worst < 1e-5);
 }
@@ -520,8 +541,16 @@ static void test_pipeline_analytic(void **state)
 static void test_pipeline_fd(void **state)
 {
     (void)state;
-    double loss, worst = pipe_check(NEUS_GRADIENT_FD, 72, &loss);
+    double loss, worst = pipe_check(NEUS_GRADIENT_FD, 72, 0, &loss);
     printf("whole loss (tetrahedral FD SDF gradient, loss %.4f): worst relative error %.3g\n", loss, worst);
+    assert_true(worst < 1e-5);
+}
+
+static void test_pipeline_background(void **state)
+{
+    (void)state;
+    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 73, 1, &loss);
+    printf("whole loss with the NeRF++ background (loss %.4f): worst relative error %.3g\n", loss, worst);
     assert_true(worst < 1e-5);
 }
 
@@ -616,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_mlp_double_backward),   cmocka_unit_test(test_positional_encoding),
         cmocka_unit_test(test_ray_single),            cmocka_unit_test(test_ray_batch_losses),
         cmocka_unit_test(test_pipeline_analytic),     cmocka_unit_test(test_pipeline_fd),
+        cmocka_unit_test(test_pipeline_background),
         cmocka_unit_test(test_sdf_gradient_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

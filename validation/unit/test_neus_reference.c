@@ -45,6 +45,7 @@ typedef struct {
     int background;
     int consistent_masks;  /* 1: mask 1 exactly for the rays aimed at the core */
     int n_samples, n_importance, steps, chunk_rays;
+    int n_outside;         /* > 0: NeRF++ background network with this many outside samples */
 } case_spec;
 
 static void put(hid_t f, const char *path, const real *data, int ndim, size_t d0, size_t d1, size_t d2)
@@ -79,6 +80,7 @@ static void run_case(const case_spec *cs)
         c.sdf_hidden_layers = 4, c.sdf_width = 32, c.sdf_skip = 2, c.sdf_features = 8, c.pe_xyz = 3;
         c.color_hidden_layers = 2, c.color_width = 16, c.pe_dir = 2;
     }
+    if (cs->n_outside > 0) c.background = 1, c.bg_layers = 4, c.bg_width = 48, c.bg_skip = 3, c.pe_bg = 4, c.pe_bg_dir = 2;
     neus_model m;
     param_set p;
     params_init(&p);
@@ -104,6 +106,7 @@ static void run_case(const case_spec *cs)
     o.gradient = cs->gradient, o.fd_eps = cs->fd_eps, o.cos_anneal_ratio = cs->cos_anneal_ratio;
     o.mask_weight = cs->mask_weight, o.background = cs->background, o.chunk_rays = cs->chunk_rays;
     o.background_rgb[0] = 1, o.background_rgb[1] = 0.9, o.background_rgb[2] = 0.8;
+    o.n_outside = cs->n_outside;
 
     const int n = cs->n_rays;
     real *origin = malloc(n * 3 * sizeof(real)), *dir = malloc(n * 3 * sizeof(real)), *near = malloc(n * sizeof(real));
@@ -166,6 +169,13 @@ static void run_case(const case_spec *cs)
     attr_i(f, "model", "color_width", c.color_width);
     attr_i(f, "model", "pe_dir", c.pe_dir);
     attr_i(f, "model", "weight_norm", c.weight_norm);
+    attr_i(f, ".", "n_outside", o.n_outside);
+    attr_i(f, "model", "background", c.background);
+    attr_i(f, "model", "bg_layers", c.bg_layers);
+    attr_i(f, "model", "bg_width", c.bg_width);
+    attr_i(f, "model", "bg_skip", c.bg_skip);
+    attr_i(f, "model", "pe_bg", c.pe_bg);
+    attr_i(f, "model", "pe_bg_dir", c.pe_bg_dir);
     real bg[3] = {(real)o.background_rgb[0], (real)o.background_rgb[1], (real)o.background_rgb[2]};
     put(f, "background_rgb", bg, 1, 3, 0, 0);
     for (int t = 0; t < p.n_tensors; ++t) {
@@ -188,6 +198,7 @@ static void run_case(const case_spec *cs)
     put(f, "phive/weights", ws.weights, 2, n, S, 0);
     put(f, "phive/sdf", ws.sdf, 2, n, S, 0);
     put(f, "phive/gradient", ws.gradient_out, 3, n, S, 3);
+    if (o.n_outside > 0) put(f, "phive/z_out", ws.z_out, 2, n, o.n_outside, 0);
     attr_f(f, "phive", "loss_total", loss.total);
     attr_f(f, "phive", "loss_color", loss.color);
     attr_f(f, "phive", "loss_eikonal", loss.eikonal);
@@ -219,6 +230,9 @@ static const case_spec CASES[] = {
      .cos_anneal_ratio = 0.2, .mask_weight = 0.1, .variance = 0.3, .background = 0, .consistent_masks = 1,
      .n_samples = 64,
      .n_importance = 64, .steps = 4, .chunk_rays = 3},
+    {.name = "small_nerf_background", .seed = 14, .small = 1, .n_rays = 6, .gradient = NEUS_GRADIENT_ANALYTIC,
+     .cos_anneal_ratio = 0.7, .mask_weight = 0, .variance = 0.3, .background = 0, .n_samples = 16,
+     .n_importance = 16, .steps = 4, .chunk_rays = 4, .n_outside = 8},
 };
 
 #define CASE_TEST(i)                                                                                                   \
@@ -230,6 +244,7 @@ static const case_spec CASES[] = {
 CASE_TEST(0)
 CASE_TEST(1)
 CASE_TEST(2)
+CASE_TEST(3)
 
 /* The reference checks itself first: its autodiff and forward-mode network gradient against
  * central differences, and sample_pdf. */
@@ -248,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_case_0),
         cmocka_unit_test(test_case_1),
         cmocka_unit_test(test_case_2),
+        cmocka_unit_test(test_case_3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
