@@ -149,6 +149,15 @@ PHIVE_HD real neus_tap(int k, int c)
     return positive ? (real)1 : (real)-1;
 }
 
+/* Finite-difference tap k of n_taps: 4 tetrahedral (neus_tap, Σ v vᵀ = 4I) or 6 central
+ * +e_x, −e_x, +e_y, −e_y, +e_z, −e_z (Σ v vᵀ = 2I); ∇f ≈ Σ_k v_k f(x + εv_k)/(κε) with κ = 4 or 2,
+ * and with the central taps the Laplacian Δf ≈ (Σ_k f(x + εv_k) − 6 f(x))/ε². */
+PHIVE_HD real neus_fd_tap(int n_taps, int k, int c)
+{
+    if (n_taps == 4) return neus_tap(k, c);
+    return k / 2 == c ? (k % 2 ? (real)-1 : (real)1) : (real)0;
+}
+
 /* ι = −(relu(−cos/2 + ½)(1 − r) + relu(−cos)·r) and dι/dcos (relu'(0) = 0). */
 PHIVE_HD real neus_iter_cos(real cos, real r, real *dcos)
 {

@@ -70,6 +70,10 @@
  *       g = Σ_v v f(p + εv)/(4ε), its backward f̄(p + εv) = v·ḡ/(4ε); the taps are rows of
  *       the same GEMMs (5 rows per sample).  The 4-tap estimate is only first-order:
  *       g ≈ ∇f + ε (H_yz, H_xz, H_xy) (H the Hessian of f), unlike 6-tap central differences.
+ *   or 6 central taps ±εe_x, ±εe_y, ±εe_z (NEUS_GRADIENT_FD6, 7 rows per sample), g_c =
+ *     (f(p + εe_c) − f(p − εe_c))/(2ε), second-order, which also give the Laplacian
+ *     Δf = (Σ_taps f − 6 f(p))/ε² (HIVE's normal smoothness below).  The FD modes are the ones
+ *     for encodings with parameters (feature volumes): ε is then one cell of the finest volume.
  *   Default: analytic.  It is exact (agrees with a 6-tap central difference in double to
  *   4e-7 of |∇f|), where the tetrahedral FD is off by ~2e-2 (ε = 1e-3) / ~2.5e-3 (ε = 1e-4,
  *   the float optimum; 1e-2 at 1e-5) of |∇f| on a perturbed default network, and it is
@@ -101,7 +105,10 @@
  *   Eikonal L_e = Σ_{samples with |p_i| < eikonal_radius} (‖g_i‖ − 1)² / (K + 1e-5),
  *            K the number of such samples (NeuS: relax_inside_sphere, radius 1.2)
  *   mask    L_m = mean_rays BCE(clip(W, 1e-3, 1 − 1e-3), m) = −[m log W + (1 − m) log(1 − W)]
- *   total   L = color_weight·L_c + eikonal_weight·L_e + mask_weight·L_m (1, 0.1, 0.1).
+ *   normal  L_n = mean_rays |Σ_i w_i Δf_i| (HIVE eq. 8–10 with ∇²sdf the Laplacian; FD6 only;
+ *           the fg samples' weights)
+ *   total   L = color_weight·L_c + eikonal_weight·L_e + mask_weight·L_m + normal_weight·L_n
+ *           (1, 0.1, 0.1, 0).
  *   Derivatives follow PyTorch's: sign(0) = 0, relu'(0) = 0, clip passes the gradient
  *   where lo ≤ x ≤ hi.  The backward accumulates (+=) dL/dθ into p->grads, including
  *   dL/dv = dL/ds · 10 s (when s is not clipped).
@@ -146,10 +153,9 @@ typedef struct {
     /* dout = J(x)·dx (rows × n_out); NULL when not available (then only FD SDF gradients). */
     void (*jvp)(const nsr_encoding *e, const param_set *p, const real *x, const real *out, int rows, const real *dx,
                 real *dout);
-    /* Parameters: 0 for positional encoding.  The renderer does not yet pass dL/du to `backward`
-     * with accumulate_params, and an analytic SDF gradient through an encoding with
-     * parameters also needs the θ-derivative of J(x; θ)ᵀG: both come with the first such
-     * encoding (feature volumes, hash grid). */
+    /* Parameters: 0 for positional encoding.  The renderer passes dL/du to `backward` with
+     * accumulate_params in its FD modes; an analytic SDF gradient through an encoding with
+     * parameters would also need the θ-derivative of J(x; θ)ᵀG, which no encoding provides. */
     int has_params;
 } nsr_encoding_ops;
 
@@ -162,6 +168,37 @@ struct nsr_encoding {
 
 /* Positional encoding of n_in-vectors with n_freqs ≥ 0 frequencies (0: identity). */
 int nsr_encoding_positional(nsr_encoding *e, int n_in, int n_freqs);
+
+/* HIVE's hierarchical dense feature volumes (src/nsr/volume_encoding.c, kernels/nsr_volume.h):
+ * out = [PE(x) (pe_freqs frequencies, 0: x itself), V_0(x), …, V_{M−1}(x)], V_m(x) the trilinear
+ * lookup of volume m (resolution r_m, C channels, over [−1, 1]³, align_corners = True; points
+ * clamped to the box).  Resolutions r_m = round(r_min·(r_max/r_min)^{m/(M−1)}) (2…256 for M = 8:
+ * 2, 4, …, 256).  Tensor "vol<m>" [r_m³ × C] in learning-rate group lr_group_of(r_m): first_group
+ * + 0 for r ≤ 16, + 1 for r ≤ 64, + 2 above (HIVE: 1e-2, 1e-3, 1e-4).  The point x always leads
+ * the output, so the SDF network's geometric initialisation sees it (the volumes' first-layer
+ * weights start at zero and their values at N(0, init_std²)).  Backward scatters dL/dV (serial
+ * per volume, or atomic adds); no jvp: the SDF gradient through volumes is finite differences. */
+#define NSR_MAX_VOLUMES 12
+typedef struct {
+    int n_volumes;     /* M: 8 */
+    int res_min, res_max; /* 2, 256 */
+    int channels;      /* C: 4 */
+    int pe_freqs;      /* PE frequencies of the leading x: 6 (0: x only) */
+    double init_std;   /* 0.02 */
+} nsr_volume_config;
+void nsr_volume_config_default(nsr_volume_config *c);
+/* Declare the volumes in p (before params_allocate); e owns its state (nsr_encoding_free). */
+int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config *c, int first_group);
+/* After params_allocate: volumes ~ N(0, init_std²). */
+void nsr_encoding_init(const nsr_encoding *e, param_set *p, rng_t *rng);
+void nsr_encoding_free(nsr_encoding *e);
+/* HIVE's total variation (eq. 7), each volume's term the mean over its (r − 1)³ voxels of
+ * sqrt(Σ_channels Σ_axes (V_{+axis} − V)²) (a mean, so the weight does not grow with r³), summed over
+ * the volumes; with accumulate, weight · dTV/dV is added to p->grads.  0 for other encodings. */
+double nsr_volume_tv(const nsr_encoding *e, param_set *p, double weight, int accumulate);
+/* Resolution and tensor of volume m (m < n_volumes); 0 outside. */
+int nsr_volume_resolution(const nsr_encoding *e, int m);
+int nsr_volume_tensor(const nsr_encoding *e, int m);
 static inline int nsr_encoding_n_out(const nsr_encoding *e) { return e->ops->n_out(e); }
 
 /* ---- model ---------------------------------------------------------------------------------- */
@@ -179,6 +216,10 @@ typedef struct {
     int pe_dir;            /* 4 */
     int weight_norm;       /* 1 */
     double variance_init;  /* 0.3 */
+    /* SDF input encoding: 0 positional (pe_xyz), 1 HIVE's feature volumes (`volumes`; their PE
+     * is volumes.pe_freqs) */
+    int encoding;
+    nsr_volume_config volumes;
     /* NeRF++ background (NeuS's NeRF, confs/womask.conf): 0 = none */
     int background;
     int bg_layers;         /* 8 ReLU layers ... */
@@ -202,16 +243,19 @@ typedef struct {
     int n_enc_bg, n_enc_bg_dir, bg_out, bg_color_in;
 } neus_model;
 
-/* Declare every tensor in p (before params_allocate); lr_group for all of them. */
+/* Declare every tensor in p (before params_allocate): the networks in lr_group, feature volumes
+ * in lr_group + 1 … + 3 (by resolution, see nsr_encoding_volumes), the variance in lr_group + 4. */
 int neus_model_declare(neus_model *m, param_set *p, const neus_model_config *c, int lr_group);
-/* After params_allocate: geometric SDF init, default colour init, v = variance_init. */
+/* After params_allocate: geometric SDF init, default colour init, v = variance_init, volumes. */
 void neus_model_init(const neus_model *m, param_set *p, rng_t *rng);
+/* The encodings' state (feature volumes); the parameters live in the param_set. */
+void neus_model_free(neus_model *m);
 /* s = clip(exp(10 v), 1e-6, 1e6). */
 double neus_inv_s(const neus_model *m, const param_set *p);
 
 /* ---- rendering ------------------------------------------------------------------------------ */
 
-typedef enum { NEUS_GRADIENT_ANALYTIC = 0, NEUS_GRADIENT_FD = 1 } neus_gradient_mode;
+typedef enum { NEUS_GRADIENT_ANALYTIC = 0, NEUS_GRADIENT_FD = 1, NEUS_GRADIENT_FD6 = 2 } neus_gradient_mode;
 
 typedef struct {
     int n_samples;          /* 64 coarse samples */
@@ -227,6 +271,7 @@ typedef struct {
     int n_outside;          /* NeRF++ background samples beyond the sphere (needs model.background); 0: none */
     double eikonal_radius;  /* 1.2 */
     double color_weight, eikonal_weight, mask_weight; /* 1, 0.1, 0.1 */
+    double normal_weight;   /* HIVE's normal smoothness (needs NEUS_GRADIENT_FD6); 0 */
     int chunk_rays;         /* rays per forward/backward chunk */
 } neus_render_options;
 
@@ -249,7 +294,7 @@ typedef struct {
 } neus_normalizers;
 
 typedef struct {
-    double total, color, eikonal, mask; /* this call's share of the batch loss (unweighted terms) */
+    double total, color, eikonal, mask, normal; /* this call's share of the batch loss (unweighted terms) */
     double sq_error;                    /* Σ m (C − Ĉ)² over rays and channels (PSNR) */
     double inv_s;
 } neus_loss;
@@ -266,16 +311,18 @@ typedef struct {
     real *weights;  /* × S */
     real *color;    /* × 3 */
     real *weight_sum; /* × 1 */
+    real *laplacian;  /* × S: Δf at the midpoints (NEUS_GRADIENT_FD6 only, else NULL) */
     /* internal */
     mlp_buffers sdf_buf, color_buf;
     real *z_tmp, *sdf_cur, *sdf_tmp, *z_new, *sdf_new, *scratch, *pts;
     real *enc_dir, *grad_u, *grad_g_u, *sdf_adj, *grad_adj, *rgb, *rgb_adj, *color_in_adj;
     real *alpha, *trans, *inside, *dists;
+    real *sample_gw, *lap_adj; /* FD6: dL/dw and dL/dΔf of the chunk's samples (normal smoothness) */
     double *ray_grad_s;
     /* background (n_outside > 0): per batch z_out (max_rays × n_outside); per chunk the T = S + n_outside
      * composited samples (all_*) and the rows the background networks evaluate (bg_*) */
     int n_outside, bg_rows;
-    real *z_out, *all_alpha, *all_rgb, *all_trans, *all_w, *all_galpha, *all_gc;
+    real *z_out, *all_gw, *all_alpha, *all_rgb, *all_trans, *all_w, *all_galpha, *all_gc;
     real *bg_q, *bg_dist, *bg_alpha, *bg_dalpha, *bg_rgb, *bg_enc_dir, *bg_adj, *bg_cin_adj, *bg_rgb_adj;
     int *bg_row; /* chunk × T: row of the background networks, −1 for samples inside the sphere */
     int *bg_ray; /* per row: its ray in the chunk */

@@ -18,7 +18,7 @@ void neus_render_options_default(neus_render_options *o)
         .n_samples = 64, .n_importance = 64, .up_sample_steps = 4, .perturb = 1, .det_importance = 1,
         .cos_anneal_ratio = 1.0, .gradient = NEUS_GRADIENT_ANALYTIC, .fd_eps = 1e-4, .background = 0,
         .background_rgb = {0, 0, 0}, .eikonal_radius = 1.2, .color_weight = 1.0, .eikonal_weight = 0.1,
-        .mask_weight = 0.1, .chunk_rays = 64, .n_outside = 0,
+        .mask_weight = 0.1, .chunk_rays = 64, .n_outside = 0, .normal_weight = 0,
     };
 }
 
@@ -34,9 +34,11 @@ static int check_options(const neus_render_options *o)
     if (o->n_importance + o->n_outside > 510)
         return err_set("neus: n_importance + n_outside = %d > 510", o->n_importance + o->n_outside);
     if (o->up_sample_steps > 30) return err_set("neus: up_sample_steps %d > 30", o->up_sample_steps);
-    if (o->gradient != NEUS_GRADIENT_ANALYTIC && o->gradient != NEUS_GRADIENT_FD)
+    if (o->gradient != NEUS_GRADIENT_ANALYTIC && o->gradient != NEUS_GRADIENT_FD && o->gradient != NEUS_GRADIENT_FD6)
         return err_set("neus: unknown gradient mode %d", (int)o->gradient);
-    if (o->gradient == NEUS_GRADIENT_FD && !(o->fd_eps > 0)) return err_set("neus: fd_eps %g <= 0", o->fd_eps);
+    if (o->gradient != NEUS_GRADIENT_ANALYTIC && !(o->fd_eps > 0)) return err_set("neus: fd_eps %g <= 0", o->fd_eps);
+    if (o->normal_weight != 0 && o->gradient != NEUS_GRADIENT_FD6)
+        return err_set("neus: the normal smoothness term needs the Laplacian of the 6-tap FD gradient");
     if (!(o->cos_anneal_ratio >= 0 && o->cos_anneal_ratio <= 1))
         return err_set("neus: cos_anneal_ratio %g outside [0, 1]", o->cos_anneal_ratio);
     if (o->chunk_rays < 1) return err_set("neus: chunk_rays %d < 1", o->chunk_rays);
@@ -44,6 +46,9 @@ static int check_options(const neus_render_options *o)
 }
 
 /* ---- workspace ------------------------------------------------------------------------------ */
+
+/* FD taps per sample: 0 (analytic), 4 (tetrahedral), 6 (central). */
+static int fd_taps(neus_gradient_mode mode) { return mode == NEUS_GRADIENT_FD ? 4 : (mode == NEUS_GRADIENT_FD6 ? 6 : 0); }
 
 static real *alloc_reals(size_t n, int *failed)
 {
@@ -57,13 +62,12 @@ int neus_workspace_alloc(neus_workspace *ws, const neus_model *m, const neus_ren
     memset(ws, 0, sizeof *ws);
     if (check_options(o)) return -1;
     if (max_rays < 1) return err_set("neus: workspace for %d rays", max_rays);
-    if (m->enc_xyz.ops->has_params || m->enc_dir.ops->has_params)
-        return err_set("neus: encodings with parameters are not supported by the renderer yet");
+    if (m->enc_dir.ops->has_params) return err_set("neus: a direction encoding with parameters is not supported");
     if (o->gradient == NEUS_GRADIENT_ANALYTIC && !m->enc_xyz.ops->jvp)
         return err_set("neus: the %s encoding has no jvp: use the FD SDF gradient", m->enc_xyz.ops->name);
     const size_t N = (size_t)max_rays, S = (size_t)(o->n_samples + o->n_importance);
     const int chunk = o->chunk_rays < max_rays ? o->chunk_rays : max_rays;
-    const size_t R = (size_t)chunk * S, taps = o->gradient == NEUS_GRADIENT_FD ? 5 : 1, R5 = taps * R;
+    const size_t R = (size_t)chunk * S, taps = 1 + (size_t)fd_taps(o->gradient), R5 = taps * R;
     const size_t per = o->n_importance > 0 ? (size_t)(o->n_importance / o->up_sample_steps) : 1;
     ws->max_rays = max_rays;
     ws->chunk_rays = chunk;
@@ -88,6 +92,8 @@ int neus_workspace_alloc(neus_workspace *ws, const neus_model *m, const neus_ren
     if (o->gradient == NEUS_GRADIENT_ANALYTIC) {
         ws->grad_u = alloc_reals(R * m->n_enc_xyz, &failed);
         ws->grad_g_u = alloc_reals(R * m->n_enc_xyz, &failed);
+    } else if (m->enc_xyz.ops->has_params) { /* dL/du of every tap, for the encoding's parameters */
+        ws->grad_u = alloc_reals(R5 * m->n_enc_xyz, &failed);
     }
     ws->sdf_adj = alloc_reals(R5 * m->sdf_out, &failed);
     ws->grad_adj = alloc_reals(R * 3, &failed);
@@ -95,6 +101,11 @@ int neus_workspace_alloc(neus_workspace *ws, const neus_model *m, const neus_ren
     ws->rgb_adj = alloc_reals(R * 3, &failed);
     ws->color_in_adj = alloc_reals(R * m->color_in, &failed);
     ws->alpha = alloc_reals(R, &failed);
+    if (o->gradient == NEUS_GRADIENT_FD6) {
+        ws->laplacian = alloc_reals(N * S, &failed);
+        ws->sample_gw = alloc_reals(R, &failed);
+        ws->lap_adj = alloc_reals(R, &failed);
+    }
     ws->trans = alloc_reals(R, &failed);
     ws->inside = alloc_reals(R, &failed);
     ws->dists = alloc_reals(R, &failed);
@@ -104,6 +115,7 @@ int neus_workspace_alloc(neus_workspace *ws, const neus_model *m, const neus_ren
         if (!m->cfg.background) return err_set("neus: n_outside = %d needs a model with a background network", o->n_outside);
         ws->n_outside = o->n_outside;
         ws->z_out = alloc_reals(N * M, &failed);
+        ws->all_gw = alloc_reals(RT, &failed);
         real **per_sample[] = {&ws->all_alpha, &ws->all_trans, &ws->all_w, &ws->all_galpha, &ws->bg_dist,
                                &ws->bg_alpha, &ws->bg_dalpha};
         for (size_t k = 0; k < sizeof per_sample / sizeof *per_sample; ++k) *per_sample[k] = alloc_reals(RT, &failed);
@@ -138,7 +150,8 @@ void neus_workspace_free(neus_workspace *ws, const neus_model *m)
     real *arrays[] = {ws->z, ws->mid, ws->sdf, ws->gradient_out, ws->weights, ws->color, ws->weight_sum, ws->z_tmp,
                       ws->sdf_cur, ws->sdf_tmp, ws->z_new, ws->sdf_new, ws->scratch, ws->pts, ws->enc_dir,
                       ws->grad_u, ws->grad_g_u, ws->sdf_adj, ws->grad_adj, ws->rgb, ws->rgb_adj, ws->color_in_adj,
-                      ws->alpha, ws->trans, ws->inside, ws->dists, ws->z_out, ws->all_alpha, ws->all_rgb,
+                      ws->alpha, ws->trans, ws->inside, ws->dists, ws->laplacian, ws->sample_gw, ws->lap_adj,
+                      ws->all_gw, ws->z_out, ws->all_alpha, ws->all_rgb,
                       ws->all_trans, ws->all_w, ws->all_galpha, ws->all_gc, ws->bg_q, ws->bg_dist, ws->bg_alpha,
                       ws->bg_dalpha, ws->bg_rgb, ws->bg_enc_dir, ws->bg_adj, ws->bg_cin_adj, ws->bg_rgb_adj};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; ++i) free(arrays[i]);
@@ -408,11 +421,12 @@ static void background_composite(neus_pass *ps, int r0, int nr, const real *fg_r
     }
 }
 
-/* The backward of background_composite from dL/dC and dL/dW per ray: the fg samples inside the sphere
+/* The backward of background_composite from dL/dC and dL/dW per ray (and dL/dw of the fg samples, or
+ * NULL): the fg samples inside the sphere
  * get dL/dα (into fg_galpha, S per ray) and dL/dc (added to fg_gc); the background rows get theirs,
  * and the NeRF's backward accumulates its parameter gradients. */
-static void background_backward(neus_pass *ps, int nr, const real *grad_c, const real *grad_w, real *fg_galpha,
-                                real *fg_gc)
+static void background_backward(neus_pass *ps, int nr, const real *grad_c, const real *grad_w, const real *fg_gw,
+                                real *fg_galpha, real *fg_gc)
 {
     const neus_model *m = ps->m;
     neus_workspace *ws = ps->ws;
@@ -422,8 +436,13 @@ static void background_backward(neus_pass *ps, int nr, const real *grad_c, const
     memset(ws->all_gc, 0, 3 * (size_t)nr * T * sizeof(real));
     for (int b = 0; b < nr; ++b) {
         size_t k = (size_t)b * T;
+        if (fg_gw) { /* per-sample dL/dw of the fg samples (normal smoothness), 0 for the outside ones */
+            memcpy(ws->all_gw + k, fg_gw + (size_t)b * S, (size_t)S * sizeof(real));
+            memset(ws->all_gw + k + S, 0, (size_t)(T - S) * sizeof(real));
+        }
         neus_composite_backward(T, ws->all_alpha + k, ws->all_rgb + 3 * k, bg, ws->all_trans + k, ws->all_w + k,
-                                grad_c + 3 * b, grad_w[b], NULL, ws->all_galpha + k, ws->all_gc + 3 * k);
+                                grad_c + 3 * b, grad_w[b], fg_gw ? ws->all_gw + k : NULL, ws->all_galpha + k,
+                                ws->all_gc + 3 * k);
         for (int j = 0; j < T; ++j) {
             int r = ws->bg_row[k + j];
             if (j < S) fg_galpha[(size_t)b * S + j] = r < 0 ? ws->all_galpha[k + j] : 0;
@@ -454,7 +473,8 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
     const neus_ray_batch *rays = ps->rays;
     neus_workspace *ws = ps->ws;
     param_set *p = ps->p;
-    const int S = ws->n_per_ray, R = nr * S, fd = o->gradient == NEUS_GRADIENT_FD, rows_sdf = fd ? 5 * R : R;
+    const int S = ws->n_per_ray, R = nr * S, taps = fd_taps(o->gradient), fd = taps > 0, rows_sdf = (1 + taps) * R;
+    const real kappa = taps == 4 ? (real)4 : (real)2; /* Σ v vᵀ = κ I */
     const int nd = m->n_enc_dir, O = m->sdf_out, CI = m->color_in, nf = m->cfg.sdf_features;
     const real s = ps->inv_s, ratio = (real)o->cos_anneal_ratio, eps = (real)o->fd_eps;
     const real *bg = o->background ? ps->bg : NULL;
@@ -471,8 +491,9 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
             real pt[3];
             for (int c = 0; c < 3; ++c) pt[c] = pts[3 * (size_t)i + c] = origin[3 * b + c] + mid[i] * dir[3 * b + c];
             ws->inside[i] = neus_norm3(pt) < (real)o->eikonal_radius;
-            for (int k = 0; fd && k < 4; ++k)
-                for (int c = 0; c < 3; ++c) pts[3 * ((size_t)(k + 1) * R + i) + c] = pt[c] + eps * neus_tap(k, c);
+            for (int k = 0; k < taps; ++k)
+                for (int c = 0; c < 3; ++c)
+                    pts[3 * ((size_t)(k + 1) * R + i) + c] = pt[c] + eps * neus_fd_tap(taps, k, c);
         }
     }
     m->enc_dir.ops->forward(&m->enc_dir, p, dir, nr, ws->enc_dir);
@@ -490,12 +511,14 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
     for (int i = 0; i < R; ++i) {
         f[i] = y[(size_t)i * O];
         if (fd) {
-            real gi[3] = {0, 0, 0};
-            for (int k = 0; k < 4; ++k) {
+            real gi[3] = {0, 0, 0}, sum = 0;
+            for (int k = 0; k < taps; ++k) {
                 real tap = y[((size_t)(k + 1) * R + i) * O];
-                for (int c = 0; c < 3; ++c) gi[c] += neus_tap(k, c) * tap;
+                sum += tap;
+                for (int c = 0; c < 3; ++c) gi[c] += neus_fd_tap(taps, k, c) * tap;
             }
-            for (int c = 0; c < 3; ++c) g[3 * (size_t)i + c] = gi[c] / (4 * eps);
+            for (int c = 0; c < 3; ++c) g[3 * (size_t)i + c] = gi[c] / (kappa * eps);
+            if (taps == 6) ws->laplacian[(size_t)r0 * S + i] = (sum - 6 * f[i]) / (eps * eps);
         }
     }
 
@@ -558,20 +581,35 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
         if (ws->inside[i] > 0) ps->sums.eikonal += e / eik_den;
         for (int c = 0; c < 3; ++c) ws->grad_adj[3 * (size_t)i + c] = k * dg[c];
     }
+    /* normal smoothness |Σ_i w_i Δf_i| per ray: dL/dw_i = a Δf_i, dL/dΔf_i = a w_i with a = λ sign/rays */
+    const int with_normal = taps == 6 && o->normal_weight != 0;
+    for (int b = 0; with_normal && b < nr; ++b) {
+        const real *lap = ws->laplacian + (size_t)(r0 + b) * S, *wb = w + (size_t)b * S;
+        double acc = 0;
+        for (int i = 0; i < S; ++i) acc += (double)wb[i] * lap[i];
+        ps->sums.normal += fabs(acc) / rays_den;
+        real a = (real)(o->normal_weight * (acc > 0 ? 1.0 : (acc < 0 ? -1.0 : 0.0)) / rays_den);
+        for (int i = 0; i < S; ++i) {
+            ws->sample_gw[(size_t)b * S + i] = a * lap[i];
+            ws->lap_adj[(size_t)b * S + i] = a * wb[i];
+        }
+    }
     if (!ps->backward) return;
 
     /* backward of the render: dL/df (column 0 of sdf_adj), dL/d∇f, dL/dc, dL/ds */
     real *grad_f = ws->scratch + 4 * (size_t)nr, *grad_alpha = grad_f + R;
     memset(grad_f, 0, (size_t)R * sizeof(real));
     memset(ws->rgb_adj, 0, 3 * (size_t)R * sizeof(real));
-    if (with_bg) background_backward(ps, nr, grad_c_all, grad_w_all, grad_alpha, ws->rgb_adj);
+    const real *sample_gw = with_normal ? ws->sample_gw : NULL;
+    if (with_bg) background_backward(ps, nr, grad_c_all, grad_w_all, sample_gw, grad_alpha, ws->rgb_adj);
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
     for (int b = 0; b < nr; ++b) {
         size_t k = (size_t)b * S;
         if (!with_bg) {
             ws->ray_grad_s[b] = neus_ray_backward(S, f + k, g + 3 * k, ws->rgb + 3 * k, ws->dists + k, dir + 3 * b, s,
                                                   ratio, bg, ws->alpha + k, ws->trans + k, w + k, grad_c_all + 3 * b,
-                                                  grad_w_all[b], NULL, grad_alpha + k, grad_f + k, ws->grad_adj + 3 * k,
+                                                  grad_w_all[b], sample_gw ? sample_gw + k : NULL, grad_alpha + k,
+                                                  grad_f + k, ws->grad_adj + 3 * k,
                                                   ws->rgb_adj + 3 * k);
             continue;
         }
@@ -587,8 +625,10 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
     for (long j = 0; j < 3L * R; ++j) ws->rgb_adj[j] *= ws->rgb[j] * (1 - ws->rgb[j]);
     mlp_backward(&m->color, p, cb, R, ws->rgb_adj, ws->color_in_adj);
     real *ya = ws->sdf_adj;
+    const real inv_eps2 = 1 / (eps * eps);
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
     for (int i = 0; i < R; ++i) {
+        if (with_normal) grad_f[i] -= 6 * inv_eps2 * ws->lap_adj[i]; /* Δf's centre tap */
         const real *cin = ws->color_in_adj + (size_t)i * CI;
         for (int c = 0; c < 3; ++c) ws->grad_adj[3 * (size_t)i + c] += cin[3 + nd + c];
         real *row = ya + (size_t)i * O;
@@ -601,17 +641,21 @@ static void chunk_run(neus_pass *ps, int r0, int nr)
         m->enc_xyz.ops->jvp(&m->enc_xyz, p, pts, sb->act[0], R, ws->grad_adj, ws->grad_g_u);
         mlp_backward_second(&m->sdf, p, sb, R, 0, ya, ws->grad_g_u, NULL);
     } else {
-        const real scale = 1 / (4 * eps);
+        const real scale = 1 / (kappa * eps);
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (R > 4096))
         for (int i = 0; i < R; ++i) {
             const real *gi = ws->grad_adj + 3 * (size_t)i;
-            for (int k = 0; k < 4; ++k) {
+            const real lap = with_normal ? ws->lap_adj[i] * inv_eps2 : 0;
+            for (int k = 0; k < taps; ++k) {
                 real *row = ya + ((size_t)(k + 1) * R + i) * O;
                 memset(row, 0, (size_t)O * sizeof(real));
-                row[0] = scale * (neus_tap(k, 0) * gi[0] + neus_tap(k, 1) * gi[1] + neus_tap(k, 2) * gi[2]);
+                row[0] = scale * (neus_fd_tap(taps, k, 0) * gi[0] + neus_fd_tap(taps, k, 1) * gi[1] +
+                                  neus_fd_tap(taps, k, 2) * gi[2]) + lap;
             }
         }
-        mlp_backward(&m->sdf, p, sb, rows_sdf, ya, NULL);
+        const int enc_params = m->enc_xyz.ops->has_params;
+        mlp_backward(&m->sdf, p, sb, rows_sdf, ya, enc_params ? ws->grad_u : NULL);
+        if (enc_params) m->enc_xyz.ops->backward(&m->enc_xyz, p, pts, sb->act[0], rows_sdf, ws->grad_u, NULL, 1);
     }
 }
 
@@ -643,7 +687,7 @@ int neus_forward(const neus_model *m, param_set *p, const neus_render_options *o
     if (loss) {
         *loss = ps.sums;
         loss->total = o->color_weight * ps.sums.color + o->eikonal_weight * ps.sums.eikonal +
-                      o->mask_weight * ps.sums.mask;
+                      o->mask_weight * ps.sums.mask + o->normal_weight * ps.sums.normal;
         loss->inv_s = ps.inv_s;
     }
     return 0;

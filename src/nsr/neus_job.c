@@ -59,6 +59,14 @@ static const cfg_spec neus_schema[] = {
     {"model.pe_dir", CFG_INT, "4", 0, 12, NULL, "positional-encoding frequencies of the view direction"},
     {"model.weight_norm", CFG_BOOL, "true", 0, -1, NULL, "weight-normalised MLPs"},
     {"model.variance_init", CFG_REAL, "0.3", -10, 10, NULL, "initial v (inv_s = exp(10 v))"},
+    {"model.encoding", CFG_CHOICE, "positional", 0, -1, "positional|volumes",
+     "SDF input: NeuS's positional encoding, or HIVE's feature volumes (needs an FD render.gradient)"},
+    {"volumes.count", CFG_INT, "8", 1, NSR_MAX_VOLUMES, NULL, "hierarchical dense volumes"},
+    {"volumes.res_min", CFG_INT, "2", 2, 2048, NULL, "resolution of the coarsest volume"},
+    {"volumes.res_max", CFG_INT, "256", 2, 2048, NULL, "resolution of the finest volume"},
+    {"volumes.channels", CFG_INT, "4", 1, 64, NULL, "feature channels per volume"},
+    {"volumes.pe", CFG_INT, "6", 0, 12, NULL, "PE frequencies of the point concatenated before the features"},
+    {"volumes.init_std", CFG_REAL, "0.02", 0, 10, NULL, "initial N(0, std^2) of the volumes"},
     {"model.background", CFG_BOOL, "false", 0, -1, NULL, "NeRF++ background network (scenes without masks)"},
     {"model.bg_layers", CFG_INT, "8", 1, MLP_MAX_LAYERS - 2, NULL, "background: hidden ReLU layers"},
     {"model.bg_width", CFG_INT, "256", 2, 4096, NULL, "background: units per layer (view layer: half)"},
@@ -68,17 +76,26 @@ static const cfg_spec neus_schema[] = {
     {"render.n_samples", CFG_INT, "64", 2, 4096, NULL, "coarse samples per ray"},
     {"render.n_importance", CFG_INT, "64", 0, 4096, NULL, "importance samples per ray"},
     {"render.up_sample_steps", CFG_INT, "4", 1, 64, NULL, "importance rounds (divides n_importance)"},
-    {"render.gradient", CFG_CHOICE, "analytic", 0, -1, "analytic|fd", "SDF gradient"},
+    {"render.gradient", CFG_CHOICE, "analytic", 0, -1, "analytic|fd|fd6",
+     "SDF gradient: double backward, 4 tetrahedral or 6 central differences (with the Laplacian)"},
+    {"render.fd_eps", CFG_REAL, "0", 0, 1, NULL, "FD step (0: the finest volume's cell, or 1e-4 without volumes)"},
     {"render.chunk_rays", CFG_INT, "64", 1, 65536, NULL, "rays per forward/backward chunk"},
     {"render.n_outside", CFG_INT, "32", 1, 256, NULL, "samples beyond the unit sphere (with model.background)"},
     {"train.iterations", CFG_INT, "300000", 1, 1e9, NULL, "Adam steps"},
     {"train.batch", CFG_INT, "512", 1, 1048576, NULL, "rays per step (split across the group's ranks)"},
     {"train.lr", CFG_REAL, "5e-4", 0, 10, NULL, "peak learning rate"},
+    {"train.lr_variance", CFG_REAL, "0", 0, 10, NULL,
+     "peak learning rate of the variance v (0: train.lr, as NeuS; higher sharpens the surface sooner)"},
     {"train.warmup", CFG_INT, "5000", 0, 1e9, NULL, "linear warm-up steps"},
     {"train.final_fraction", CFG_REAL, "0.05", 0, 1, NULL, "final lr / peak lr (cosine)"},
     {"train.anneal_end", CFG_INT, "50000", 0, 1e9, NULL, "cos_anneal_ratio = min(1, it / anneal_end) (0: 1)"},
     {"train.eikonal_weight", CFG_REAL, "0.1", 0, 1e3, NULL, "Eikonal loss weight"},
     {"train.mask_weight", CFG_REAL, "0.1", 0, 1e3, NULL, "mask BCE weight (0: no mask)"},
+    {"train.normal_weight", CFG_REAL, "0", 0, 1e3, NULL, "HIVE normal smoothness weight (needs render.gradient = fd6)"},
+    {"train.tv_weight", CFG_REAL, "0", 0, 1e3, NULL, "HIVE total variation weight on the volumes"},
+    {"train.lr_volumes", CFG_STRING, "1e-2,1e-3,1e-4", 0, -1, NULL,
+     "peak lr of the volumes of resolution <= 16, <= 64, above (HIVE)"},
+    {"train.volume_final_fraction", CFG_REAL, "0.01", 0, 1, NULL, "final lr / peak lr of the volumes (cosine)"},
     {"eval.every", CFG_INT, "5000", 0, 1e9, NULL, "iterations between held-out PSNR evaluations (0: end only)"},
     {"eval.rays", CFG_INT, "1024", 1, 1e8, NULL, "random rays of each held-out view for PSNR"},
     {"eval.render_views", CFG_INT, "1", 0, 1000, NULL, "held-out views rendered in full at each evaluation (0: none)"},
@@ -93,6 +110,7 @@ static const cfg_spec neus_schema[] = {
 
 typedef struct {
     long iterations, batch, checkpoint_every, anneal_end, eval_every, eval_rays;
+    double tv_weight;
     int render_views, render_downscale;
     nsr_dataset ds;
     int *train_views, n_train, *test_views, n_test; /* positions in ds.views */
@@ -128,6 +146,13 @@ int neus_job_model(const config *cfg, neus_model *m, param_set *p)
     mc.pe_dir = (int)config_int(cfg, "model.pe_dir");
     mc.weight_norm = config_bool(cfg, "model.weight_norm");
     mc.variance_init = config_real(cfg, "model.variance_init");
+    mc.encoding = strcmp(config_str(cfg, "model.encoding"), "volumes") == 0;
+    mc.volumes.n_volumes = (int)config_int(cfg, "volumes.count");
+    mc.volumes.res_min = (int)config_int(cfg, "volumes.res_min");
+    mc.volumes.res_max = (int)config_int(cfg, "volumes.res_max");
+    mc.volumes.channels = (int)config_int(cfg, "volumes.channels");
+    mc.volumes.pe_freqs = (int)config_int(cfg, "volumes.pe");
+    mc.volumes.init_std = config_real(cfg, "volumes.init_std");
     mc.background = config_bool(cfg, "model.background");
     mc.bg_layers = (int)config_int(cfg, "model.bg_layers");
     mc.bg_width = (int)config_int(cfg, "model.bg_width");
@@ -183,8 +208,19 @@ static int setup(neus_job *s, const job_ctx *ctx)
     s->ropt.n_samples = (int)config_int(cfg, "render.n_samples");
     s->ropt.n_importance = (int)config_int(cfg, "render.n_importance");
     s->ropt.up_sample_steps = (int)config_int(cfg, "render.up_sample_steps");
-    s->ropt.gradient = strcmp(config_str(cfg, "render.gradient"), "fd") == 0 ? NEUS_GRADIENT_FD
-                                                                            : NEUS_GRADIENT_ANALYTIC;
+    const char *gradient = config_str(cfg, "render.gradient");
+    s->ropt.gradient = !strcmp(gradient, "fd") ? NEUS_GRADIENT_FD
+                                               : (!strcmp(gradient, "fd6") ? NEUS_GRADIENT_FD6 : NEUS_GRADIENT_ANALYTIC);
+    const int volumes = s->model.cfg.encoding == 1;
+    s->ropt.fd_eps = config_real(cfg, "render.fd_eps");
+    if (s->ropt.fd_eps == 0) s->ropt.fd_eps = volumes ? 2.0 / (s->model.cfg.volumes.res_max - 1) : 1e-4;
+    if (volumes && s->ropt.gradient == NEUS_GRADIENT_ANALYTIC)
+        return err_set("model.encoding = volumes needs render.gradient = fd or fd6 (finite differences)");
+    s->ropt.normal_weight = config_real(cfg, "train.normal_weight");
+    if (s->ropt.normal_weight > 0 && s->ropt.gradient != NEUS_GRADIENT_FD6)
+        return err_set("train.normal_weight = %g needs render.gradient = fd6 (the Laplacian)", s->ropt.normal_weight);
+    s->tv_weight = config_real(cfg, "train.tv_weight");
+    if (s->tv_weight > 0 && !volumes) return err_set("train.tv_weight = %g needs model.encoding = volumes", s->tv_weight);
     s->ropt.chunk_rays = (int)config_int(cfg, "render.chunk_rays");
     s->ropt.n_outside = s->model.cfg.background ? (int)config_int(cfg, "render.n_outside") : 0;
     s->ropt.eikonal_weight = config_real(cfg, "train.eikonal_weight");
@@ -199,7 +235,21 @@ static int setup(neus_job *s, const job_ctx *ctx)
                             .warmup = config_int(cfg, "train.warmup"),
                             .total = s->iterations,
                             .final_fraction = config_real(cfg, "train.final_fraction")};
-    if (adam_init(&s->opt, &s->params, 0.9, 0.999, 1e-8) || adam_set_group(&s->opt, 0, schedule)) return -1;
+    lr_schedule variance = schedule;
+    if (config_real(cfg, "train.lr_variance") > 0) variance.lr = config_real(cfg, "train.lr_variance");
+    if (adam_init(&s->opt, &s->params, 0.9, 0.999, 1e-8) || adam_set_group(&s->opt, 0, schedule) ||
+        adam_set_group(&s->opt, 4, variance))
+        return -1;
+    if (volumes) { /* groups 1..3: the volumes by resolution band (neus_model_declare) */
+        double lr[3];
+        if (config_reals(cfg, "train.lr_volumes", 3, lr)) return -1;
+        for (int band = 0; band < 3; ++band) {
+            lr_schedule vs = schedule;
+            vs.lr = lr[band];
+            vs.final_fraction = config_real(cfg, "train.volume_final_fraction");
+            if (adam_set_group(&s->opt, 1 + band, vs)) return -1;
+        }
+    }
 
     long cap = s->batch / ctx->dist->group_size + 1;
     long eval_cap = s->eval_rays < 1024 ? s->eval_rays : 1024;
@@ -213,6 +263,7 @@ static void teardown(neus_job *s)
     if (s->capacity) neus_workspace_free(&s->ws, &s->model);
     adam_free(&s->opt);
     params_free(&s->params);
+    neus_model_free(&s->model);
     nsr_rays_free(&s->rays);
     nsr_dataset_free(&s->ds);
     free(s->train_views);
@@ -256,6 +307,8 @@ static int train_step(neus_job *s, const job_ctx *ctx, long it, double out[3])
     neus_loss loss;
     memset(&loss, 0, sizeof loss);
     if (neus_forward(&s->model, &s->params, &s->ropt, &b, &norm, 1, &s->ws, &loss)) return -1;
+    if (s->tv_weight > 0 && ctx->dist->group_rank == 0) /* once per group: the all-reduce sums it */
+        loss.total += s->tv_weight * nsr_volume_tv(&s->model.enc_xyz, &s->params, s->tv_weight, 1);
     if (dist_allreduce(ctx->dist, s->params.grads, s->params.count, 0)) return -1;
     double sums[2] = {loss.total, loss.sq_error};
     if (dist_allreduce_double(ctx->dist, sums, 2)) return -1;

@@ -168,6 +168,7 @@ int neus_mesh_export(const char *job_dir_arg, int resolution, const char *out, i
     const char *path = out ? out : default_out;
     double scale_mat0[16];
     neus_model model;
+    memset(&model, 0, sizeof model);
     param_set params;
     params_init(&params);
     mesh surface;
@@ -182,6 +183,7 @@ int neus_mesh_export(const char *job_dir_arg, int resolution, const char *out, i
                  surface.n_faces, res, iteration);
     mesh_free(&surface);
     params_free(&params);
+    neus_model_free(&model);
     config_free(cfg);
     return status ? -1 : 0;
 }

@@ -67,8 +67,9 @@ void neus_model_config_default(neus_model_config *c)
         .sdf_hidden_layers = 8, .sdf_width = 256, .sdf_skip = 4, .sdf_beta = 100, .sdf_features = 256,
         .pe_xyz = 6, .init_radius = 0.5, .color_hidden_layers = 4, .color_width = 256, .pe_dir = 4,
         .weight_norm = 1, .variance_init = 0.3, .background = 0, .bg_layers = 8, .bg_width = 256, .bg_skip = 5,
-        .pe_bg = 10, .pe_bg_dir = 4,
+        .pe_bg = 10, .pe_bg_dir = 4, .encoding = 0,
     };
+    nsr_volume_config_default(&c->volumes);
 }
 
 /* NeuS's NeRF: PE(q) → bg_layers ReLU layers (skip at bg_skip) → [σ, feature (bg_width)];
@@ -95,8 +96,9 @@ int neus_model_declare(neus_model *m, param_set *p, const neus_model_config *c, 
     m->cfg = *c;
     if (c->sdf_features < 0) return err_set("neus: sdf_features %d < 0", c->sdf_features);
     if (c->sdf_beta < 0) return err_set("neus: Softplus beta %g < 0", c->sdf_beta);
-    if (nsr_encoding_positional(&m->enc_xyz, 3, c->pe_xyz) || nsr_encoding_positional(&m->enc_dir, 3, c->pe_dir))
-        return -1;
+    int enc = c->encoding == 1 ? nsr_encoding_volumes(&m->enc_xyz, p, &c->volumes, lr_group + 1)
+                               : nsr_encoding_positional(&m->enc_xyz, 3, c->pe_xyz);
+    if (enc || nsr_encoding_positional(&m->enc_dir, 3, c->pe_dir)) return -1;
     m->n_enc_xyz = nsr_encoding_n_out(&m->enc_xyz);
     m->n_enc_dir = nsr_encoding_n_out(&m->enc_dir);
     m->sdf_out = 1 + c->sdf_features;
@@ -108,7 +110,7 @@ int neus_model_declare(neus_model *m, param_set *p, const neus_model_config *c, 
                        .n_out = 3, .beta = 0, .skip = 0, .weight_norm = c->weight_norm, .lr_group = lr_group};
     if (mlp_declare_ex(&m->sdf, p, "sdf", &sdf) || mlp_declare_ex(&m->color, p, "color", &color)) return -1;
     size_t one[1] = {1};
-    if ((m->variance = params_declare(p, "variance", 1, one, lr_group)) < 0) return -1;
+    if ((m->variance = params_declare(p, "variance", 1, one, lr_group + 4)) < 0) return -1;
     return c->background ? declare_background(m, p, c, lr_group) : 0;
 }
 
@@ -121,6 +123,12 @@ void neus_model_init(const neus_model *m, param_set *p, rng_t *rng)
         mlp_init_uniform(&m->bg, p, rng);
         mlp_init_uniform(&m->bg_color, p, rng);
     }
+    nsr_encoding_init(&m->enc_xyz, p, rng);
+}
+
+void neus_model_free(neus_model *m)
+{
+    nsr_encoding_free(&m->enc_xyz);
 }
 
 double neus_inv_s(const neus_model *m, const param_set *p)

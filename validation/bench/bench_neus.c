@@ -1,9 +1,13 @@
 /* bench_neus.c — `make bench`: a NeuS training step at NeuS's default sizes (wmask.conf: SDF
  * 8×256 with the skip, colour 4×256, 512 rays × (64 + 64) samples), sampling + forward + backward
  * + Adam, next to the target (≥ 2× the official PyTorch code's ~4,600 samples/s on 2 cores:
- * ≥ 9,000), for the analytic SDF gradient (the default) and tetrahedral differences.  Rays start
- * 2–3 units from the origin towards the unit sphere (the NeuS-initialised SDF is a sphere), with
- * random targets; the median of 3 steps after a warm-up.
+ * ≥ 9,000), for the analytic SDF gradient (the default) and tetrahedral differences, with the
+ * GEMM FLOPs per sample counted from the layer shapes and the fraction of the measured sgemm peak.
+ * Then HIVE's dense stage (8 feature volumes 2…256³ × 4 after PE6, a 2 × 64 SDF MLP, 6-tap FD with
+ * the normal term, TV every step) and the same small MLP in NeuS mode (target: HIVE ≥ 10× the
+ * official ~4,600 samples/s), and the trilinear encoding's forward + backward over 1M points.
+ * Rays start 2–3 units from the origin towards the unit sphere (the initialised SDF is a sphere),
+ * with random targets; the median of 3 steps after a warm-up.
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 #include <time.h>
 
 #include "phive/errors.h"
+#include "phive/linalg.h"
 #include "phive/neus.h"
 #include "phive/opt.h"
 #include "phive/rng.h"
@@ -40,10 +45,48 @@ static int compare_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void bench(neus_gradient_mode mode, const char *name)
+/* GEMM FLOPs of one pass of a network over one row: 2 Σ_l in_l · out_l. */
+static double mlp_pass_flops(const mlp *net)
+{
+    double f = 0;
+    for (int l = 0; l < net->n_layers; ++l) f += 2.0 * net->dims[l] * mlp_layer_out(net, l);
+    return f;
+}
+
+/* sgemm GFLOP/s on the MLP's shape (8192 rows × 256 × 256), the peak the step is compared with. */
+static double sgemm_gflops(void)
+{
+    enum { ROWS = 8192, W = 256, REPS = 20 };
+    real *a = calloc((size_t)ROWS * W, sizeof(real)), *b = calloc((size_t)W * W, sizeof(real));
+    real *c = calloc((size_t)ROWS * W, sizeof(real));
+    if (!a || !b || !c) die("alloc");
+    for (size_t i = 0; i < (size_t)ROWS * W; ++i) a[i] = (real)(i % 7) * 0.1f;
+    for (size_t i = 0; i < (size_t)W * W; ++i) b[i] = (real)(i % 5) * 0.1f;
+    linalg_gemm(0, 1, ROWS, W, W, 1, a, W, b, W, 0, c, W); /* warm-up */
+    const double t0 = now();
+    for (int r = 0; r < REPS; ++r) linalg_gemm(0, 1, ROWS, W, W, 1, a, W, b, W, 0, c, W);
+    const double dt = now() - t0;
+    free(a), free(b), free(c);
+    return 2.0 * ROWS * W * W * REPS / dt / 1e9;
+}
+
+typedef struct {
+    const char *name;
+    neus_gradient_mode mode;
+    int small;        /* 1: 2 × 64 SDF MLP, 2 × 64 colour MLP, 64 features */
+    int volumes;      /* 1: HIVE's dense volumes, normal smoothness and TV */
+    double target;    /* samples/s */
+} bench_case;
+
+static void bench(const bench_case *bc, double peak_gflops)
 {
     neus_model_config c;
     neus_model_config_default(&c);
+    if (bc->small) {
+        c.sdf_hidden_layers = 2, c.sdf_width = 64, c.sdf_skip = 0, c.sdf_features = 64;
+        c.color_hidden_layers = 2, c.color_width = 64;
+    }
+    c.encoding = bc->volumes;
     neus_model m;
     param_set p;
     params_init(&p);
@@ -53,7 +96,8 @@ static void bench(neus_gradient_mode mode, const char *name)
     neus_model_init(&m, &p, &rng);
     neus_render_options o;
     neus_render_options_default(&o);
-    o.gradient = mode;
+    o.gradient = bc->mode;
+    if (bc->volumes) o.normal_weight = 1e-3, o.fd_eps = 2.0 / 255;
     neus_workspace ws;
     if (neus_workspace_alloc(&ws, &m, &o, RAYS)) die("workspace");
     real *origin = malloc(3 * RAYS * sizeof(real)), *dir = malloc(3 * RAYS * sizeof(real));
@@ -75,7 +119,9 @@ static void bench(neus_gradient_mode mode, const char *name)
     neus_ray_batch rays = {.n = RAYS, .origin = origin, .direction = dir, .near = near, .far = far, .rgb = rgb, .mask = mask};
     adam opt;
     lr_schedule sched = {.kind = SCHEDULE_CONSTANT, .lr = 5e-4, .total = 1000};
-    if (adam_init(&opt, &p, 0.9, 0.999, 1e-8) || adam_set_group(&opt, 0, sched)) die("adam");
+    if (adam_init(&opt, &p, 0.9, 0.999, 1e-8)) die("adam");
+    for (int g = 0; g < 5; ++g) /* networks, the volumes' three bands, the variance (neus.h) */
+        if (adam_set_group(&opt, g, sched)) die("adam");
     double total[STEPS + 1], sample[STEPS + 1], fb[STEPS + 1];
     for (int r = 0; r <= STEPS; ++r) {
         const double t0 = now();
@@ -83,6 +129,7 @@ static void bench(neus_gradient_mode mode, const char *name)
         const double t1 = now();
         params_zero_grads(&p);
         if (neus_forward(&m, &p, &o, &rays, NULL, 1, &ws, NULL)) die("neus_forward");
+        if (bc->volumes) nsr_volume_tv(&m.enc_xyz, &p, 0.01, 1);
         const double t2 = now();
         if (adam_step(&opt, &p)) die("adam_step");
         const double t3 = now();
@@ -93,20 +140,75 @@ static void bench(neus_gradient_mode mode, const char *name)
     qsort(sample + 1, STEPS, sizeof(double), compare_double);
     qsort(fb + 1, STEPS, sizeof(double), compare_double);
     const double step = total[1 + STEPS / 2], samples = (double)RAYS * ws.n_per_ray;
-    printf("NeuS step, %-9s %d rays × %d samples  %8.0f samples/s  target: >= 9000 samples/s  "
-           "(%.3f s per step: sampling %.0f%%, forward + backward %.0f%%, Adam %.0f%%)\n",
-           name, RAYS, ws.n_per_ray, samples / step, step, 100 * sample[1 + STEPS / 2] / step,
-           100 * fb[1 + STEPS / 2] / step, 100 * (step - sample[1 + STEPS / 2] - fb[1 + STEPS / 2]) / step);
+    /* GEMM work per rendered sample: the sampler's SDF forwards (n_samples + the importance samples of
+     * all rounds but the last, per S samples), then forward + backward: analytic 6 SDF passes
+     * (forward, input gradient, double backward), FD (1 + taps) × 3 passes; colour 3 passes */
+    const int taps = bc->mode == NEUS_GRADIENT_FD ? 4 : (bc->mode == NEUS_GRADIENT_FD6 ? 6 : 0);
+    const double sampler_rows = (double)(o.n_samples + o.n_importance - o.n_importance / o.up_sample_steps) / ws.n_per_ray;
+    const double sdf_passes = taps ? 3.0 * (1 + taps) : 6.0;
+    const double flops = (sampler_rows + sdf_passes) * mlp_pass_flops(&m.sdf) + 3 * mlp_pass_flops(&m.color);
+    const double gflops = flops * samples / step / 1e9;
+    printf("NeuS step, %-22s %d rays × %d samples  %8.0f samples/s  target: >= %.0f samples/s  "
+           "(%.3f s per step: sampling %.0f%%, forward + backward%s %.0f%%, Adam %.0f%%; %.2f MFLOP/sample, "
+           "%.1f GFLOP/s = %.0f%% of the sgemm peak)\n",
+           bc->name, RAYS, ws.n_per_ray, samples / step, bc->target, step, 100 * sample[1 + STEPS / 2] / step,
+           bc->volumes ? " + TV" : "", 100 * fb[1 + STEPS / 2] / step,
+           100 * (step - sample[1 + STEPS / 2] - fb[1 + STEPS / 2]) / step, flops / 1e6, gflops,
+           100 * gflops / peak_gflops);
     adam_free(&opt);
     neus_workspace_free(&ws, &m);
     params_free(&p);
+    neus_model_free(&m);
     free(origin), free(dir), free(near), free(far), free(rgb), free(mask);
+}
+
+/* HIVE's trilinear encoding alone: forward + backward (scatter into the volumes) of 1M points. */
+static void bench_trilinear(void)
+{
+    enum { POINTS = 1 << 20, CHUNK = 1 << 16 };
+    nsr_volume_config vc;
+    nsr_volume_config_default(&vc);
+    vc.pe_freqs = 0;
+    param_set p;
+    params_init(&p);
+    nsr_encoding e;
+    if (nsr_encoding_volumes(&e, &p, &vc, 1) || params_allocate(&p)) die("volumes");
+    rng_t rng;
+    rng_seed(&rng, 5, 0);
+    nsr_encoding_init(&e, &p, &rng);
+    const int W = nsr_encoding_n_out(&e);
+    real *x = malloc((size_t)CHUNK * 3 * sizeof(real)), *out = malloc((size_t)CHUNK * W * sizeof(real));
+    real *g = malloc((size_t)CHUNK * W * sizeof(real));
+    if (!x || !out || !g) die("alloc");
+    for (long i = 0; i < (long)CHUNK * 3; ++i) x[i] = (real)(2 * rng_uniform(&rng) - 1);
+    for (long i = 0; i < (long)CHUNK * W; ++i) g[i] = (real)rng_normal(&rng);
+    double fwd = 0, bwd = 0;
+    for (int start = 0; start < POINTS; start += CHUNK) {
+        const double t0 = now();
+        e.ops->forward(&e, &p, x, CHUNK, out);
+        const double t1 = now();
+        e.ops->backward(&e, &p, x, out, CHUNK, g, NULL, 1);
+        fwd += t1 - t0, bwd += now() - t1;
+    }
+    printf("HIVE trilinear encoding, 8 volumes 2..256^3 x 4, 1M points: forward %.3f s, backward %.3f s  "
+           "(%.1f M points/s forward + backward)\n", fwd, bwd, POINTS / (fwd + bwd) / 1e6);
+    free(x), free(out), free(g);
+    params_free(&p);
+    nsr_encoding_free(&e);
 }
 
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    bench(NEUS_GRADIENT_ANALYTIC, "analytic");
-    bench(NEUS_GRADIENT_FD, "FD");
+    const double peak = sgemm_gflops();
+    printf("sgemm (8192 x 256 x 256): %.1f GFLOP/s\n", peak);
+    static const bench_case cases[] = {
+        {"analytic", NEUS_GRADIENT_ANALYTIC, 0, 0, 9000},
+        {"FD", NEUS_GRADIENT_FD, 0, 0, 9000},
+        {"small MLP, NeuS (PE)", NEUS_GRADIENT_ANALYTIC, 1, 0, 46000},
+        {"small MLP, HIVE dense", NEUS_GRADIENT_FD6, 1, 1, 46000},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) bench(&cases[k], peak);
+    bench_trilinear();
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent reference for phive's NeuS model and renderer (include/phive/neus.h, src/nsr/neus*.c).
 
-    /usr/bin/python3 validation/reference/neus_reference.py [--tol T] [--ztol Z] CASE.h5 [CASE.h5 ...]
+    /usr/bin/python3 validation/reference/neus_reference.py [--tol T] [--gtol G] [--ztol Z] CASE.h5 [CASE.h5 ...]
     /usr/bin/python3 validation/reference/neus_reference.py --selftest
 
 Written from the NeuS paper and the formulas of Totoro97/NeuS (models/fields.py
@@ -37,7 +37,10 @@ largest magnitude of the reference, max|phive − ref| / max(max|ref|, 1e-12)
 (loss terms: relative to the larger of the term and the total loss);
 parameter gradients also print the worst over all tensors relative to the
 largest gradient of any tensor.  Exit 0 when every quantity is within --tol
-(default 1e-4: phive runs in float32), 1 otherwise.
+(default 1e-4: phive runs in float32) and every parameter gradient within
+--gtol (default 3e-4: a weight-norm gain's gradient sums v·dL/dW over a whole
+matrix with cancellation, and float32 sums in the BLAS kernel's order, which
+depends on the CPU), 1 otherwise.
 
 Case file layout (HDF5, written by validation/unit/test_neus_reference.c):
   /                 attrs name (str), gradient (0 analytic, 1 FD), fd_eps,
@@ -563,7 +566,7 @@ def worst(phive, ref):
     return float(np.max(np.abs(phive - ref)) / max(float(np.max(np.abs(ref))), 1e-12)) if ref.size else 0.0
 
 
-def check_case(path, tol, ztol):
+def check_case(path, tol, gtol, ztol):
     case = Case(path)
     sdf_net, color_net, nerf = case.networks()
     ok = True
@@ -616,7 +619,7 @@ def check_case(path, tol, ztol):
         if e > worst_tensor:
             worst_tensor, worst_name = e, name
         worst_global = max(worst_global, eg)
-    line_ok = worst_tensor <= tol
+    line_ok = worst_tensor <= gtol
     ok &= line_ok
     print(f"  {'ok ' if line_ok else 'BAD'} parameter gradients ({len(leaves)} tensors): worst per tensor {worst_tensor:.3g} "
           f"({worst_name}), worst relative to the largest gradient {worst_global:.3g}")
@@ -688,6 +691,7 @@ def selftest():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tol", type=float, default=1e-4)
+    parser.add_argument("--gtol", type=float, default=3e-4)
     parser.add_argument("--ztol", type=float, default=1e-4)
     parser.add_argument("--selftest", action="store_true")
     parser.add_argument("cases", nargs="*")
@@ -697,7 +701,7 @@ def main():
         return 0 if selftest() else 1
     ok = True
     for path in args.cases:
-        ok &= check_case(path, args.tol, args.ztol)
+        ok &= check_case(path, args.tol, args.gtol, args.ztol)
     return 0 if ok else 1
 
 

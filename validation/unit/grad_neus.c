@@ -434,8 +434,10 @@ typedef struct {
     real origin[5 * 3], direction[5 * 3], near[5], far[5], rgb[5 * 3], mask[5];
 } pipe_fixture;
 
-/* nerf: with a small NeRF++ background (4 outside samples) instead of the constant background colour */
-static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, int nerf)
+/* nerf: with a small NeRF++ background (4 outside samples) instead of the constant background colour;
+ * volumes: HIVE's feature volumes (3 of 2..8, 2 channels) as the SDF input, the 6-tap FD gradient and
+ * the normal smoothness term */
+static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, int nerf, int volumes)
 {
     memset(f, 0, sizeof *f);
     neus_model_config c;
@@ -443,6 +445,9 @@ static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, 
     c.sdf_hidden_layers = 3, c.sdf_width = 20, c.sdf_skip = 2, c.sdf_features = 4, c.pe_xyz = 2;
     c.color_hidden_layers = 2, c.color_width = 8, c.pe_dir = 1;
     c.background = nerf, c.bg_layers = 3, c.bg_width = 24, c.bg_skip = 2, c.pe_bg = 2, c.pe_bg_dir = 1;
+    c.encoding = volumes;
+    c.volumes = (nsr_volume_config){.n_volumes = 3, .res_min = 2, .res_max = 8, .channels = 2, .pe_freqs = 1,
+                                    .init_std = 0.05};
     params_init(&f->p);
     assert_int_equal(neus_model_declare(&f->m, &f->p, &c, 0), 0);
     assert_int_equal(params_allocate(&f->p), 0);
@@ -459,6 +464,7 @@ static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, 
     f->o.fd_eps = 1e-2;
     for (int c2 = 0; c2 < 3; ++c2) f->o.background_rgb[c2] = 0.3 + 0.2 * c2;
     if (nerf) f->o.background = 0, f->o.n_outside = 4;
+    if (volumes) f->o.normal_weight = 0.01, f->o.fd_eps = 0.05;
     const int n = 5;
     for (int b = 0; b < n; ++b) {
         /* from distance ~2.5 towards points near the centre; ray 4 misses the unit sphere's core */
@@ -482,6 +488,7 @@ static void pipe_teardown(pipe_fixture *f)
 {
     neus_workspace_free(&f->ws, &f->m);
     params_free(&f->p);
+    neus_model_free(&f->m);
 }
 
 static double pipe_loss(pipe_fixture *f, int backward)
@@ -491,10 +498,10 @@ static double pipe_loss(pipe_fixture *f, int backward)
     return loss.total;
 }
 
-static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, double *loss_out)
+static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, int volumes, double *loss_out)
 {
     pipe_fixture f;
-    pipe_setup(&f, mode, seed, nerf);
+    pipe_setup(&f, mode, seed, nerf, volumes);
     params_zero_grads(&f.p);
     double loss = pipe_loss(&f, 1);
     *loss_out = loss;
@@ -517,6 +524,13 @@ static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, doubl
     for (int k = 0; k < f.p.n_tensors; ++k)
         if (worst_at >= f.p.tensors[k].offset && worst_at < f.p.tensors[k].offset + f.p.tensors[k].count) t = &f.p.tensors[k];
     printf("  %zu parameters, worst at %s[%zu]\n", f.p.count, t ? t->name : "?", t ? worst_at - t->offset : 0);
+    if (volumes) { /* the normal smoothness term is in the loss */
+        neus_loss terms;
+        assert_int_equal(neus_forward(&f.m, &f.p, &f.o, &f.rays, NULL, 0, &f.ws, &terms), 0);
+        printf("  normal smoothness term %.4g (weight %g), Laplacian of sample 0: %.4g\n", terms.normal, f.o.normal_weight,
+               (double)f.ws.laplacian[0]);
+        assert_true(terms.normal > 1e-3);
+    }
     if (nerf) { /* the background is in the loss: its networks have gradients */
         double bg_norm = 0;
         for (int k = 0; k < f.p.n_tensors; ++k)
@@ -533,7 +547,7 @@ static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, doubl
 static void test_pipeline_analytic(void **state)
 {
     (void)state;
-    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 71, 0, &loss);
+    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 71, 0, 0, &loss);
     printf("whole loss (analytic SDF gradient, loss %.4f): worst relative error %.3g\n", loss, worst);
     assert_true(worst < 1e-5);
 }
@@ -541,7 +555,7 @@ static void test_pipeline_analytic(void **state)
 static void test_pipeline_fd(void **state)
 {
     (void)state;
-    double loss, worst = pipe_check(NEUS_GRADIENT_FD, 72, 0, &loss);
+    double loss, worst = pipe_check(NEUS_GRADIENT_FD, 72, 0, 0, &loss);
     printf("whole loss (tetrahedral FD SDF gradient, loss %.4f): worst relative error %.3g\n", loss, worst);
     assert_true(worst < 1e-5);
 }
@@ -549,9 +563,94 @@ static void test_pipeline_fd(void **state)
 static void test_pipeline_background(void **state)
 {
     (void)state;
-    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 73, 1, &loss);
+    double loss, worst = pipe_check(NEUS_GRADIENT_ANALYTIC, 73, 1, 0, &loss);
     printf("whole loss with the NeRF++ background (loss %.4f): worst relative error %.3g\n", loss, worst);
     assert_true(worst < 1e-5);
+}
+
+static void test_pipeline_volumes_fd6(void **state)
+{
+    (void)state;
+    double loss, worst = pipe_check(NEUS_GRADIENT_FD6, 74, 0, 1, &loss);
+    printf("whole loss with feature volumes, 6-tap FD and normal smoothness (loss %.4f): worst relative error %.3g\n",
+           loss, worst);
+    assert_true(worst < 1e-5);
+}
+
+/* The volume encoding alone: dL/dx and dL/dV of L = Σ c ⊙ out against differences (points inside
+ * the box and outside it, where the clamp holds), and the TV term's gradient. */
+static void test_volume_encoding(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    nsr_volume_config vc = {.n_volumes = 3, .res_min = 2, .res_max = 9, .channels = 3, .pe_freqs = 2, .init_std = 0.3};
+    param_set p;
+    params_init(&p);
+    nsr_encoding e;
+    assert_int_equal(nsr_encoding_volumes(&e, &p, &vc, 1), 0);
+    assert_int_equal(params_allocate(&p), 0);
+    assert_int_equal(nsr_volume_resolution(&e, 1), 4); /* round(2·(9/2)^½) = 4 */
+    rng_t rng;
+    rng_seed(&rng, 77, 0);
+    nsr_encoding_init(&e, &p, &rng);
+    const int W = nsr_encoding_n_out(&e);
+    assert_int_equal(W, 15 + 3 * 3);
+    real x[N * 3], c[N * 24], out[N * 24], gx[N * 3];
+    for (int i = 0; i < N * 3; ++i) x[i] = uniform(&rng, -0.97, 0.97);
+    x[3 * 5] = 1.3; /* outside the box: clamped along x */
+    for (int i = 0; i < N * W; ++i) c[i] = rng_normal(&rng);
+    e.ops->forward(&e, &p, x, N, out);
+    params_zero_grads(&p);
+    e.ops->backward(&e, &p, x, out, N, c, gx, 1);
+    const double h = 1e-6;
+    double worst_x = 0, worst_v = 0, sx = largest(gx, N * 3), sv = largest(p.grads, p.count);
+    for (int i = 0; i < N * 3; ++i) {
+        real saved = x[i];
+        double up = 0, down = 0;
+        x[i] = saved + h;
+        e.ops->forward(&e, &p, x, N, out);
+        for (int j = 0; j < N * W; ++j) up += c[j] * out[j];
+        x[i] = saved - h;
+        e.ops->forward(&e, &p, x, N, out);
+        for (int j = 0; j < N * W; ++j) down += c[j] * out[j];
+        x[i] = saved;
+        worst_x = fmax(worst_x, relative_error(gx[i], (up - down) / (2 * h), sx));
+    }
+    for (size_t i = 0; i < p.count; ++i) {
+        real saved = p.values[i];
+        double up = 0, down = 0;
+        p.values[i] = saved + h;
+        e.ops->forward(&e, &p, x, N, out);
+        for (int j = 0; j < N * W; ++j) up += c[j] * out[j];
+        p.values[i] = saved - h;
+        e.ops->forward(&e, &p, x, N, out);
+        for (int j = 0; j < N * W; ++j) down += c[j] * out[j];
+        p.values[i] = saved;
+        worst_v = fmax(worst_v, relative_error(p.grads[i], (up - down) / (2 * h), sv));
+    }
+    /* a vertex of the grid reads its value exactly */
+    real corner[3] = {-1, 1, -1}, o[24];
+    e.ops->forward(&e, &p, corner, 1, o);
+    const int r2 = nsr_volume_resolution(&e, 2);
+    const real *V2 = params_values(&p, nsr_volume_tensor(&e, 2));
+    assert_true(fabs(o[15 + 6] - V2[((size_t)0 * r2 + (r2 - 1)) * r2 * 3]) < 1e-15);
+    /* TV */
+    params_zero_grads(&p);
+    double tv = nsr_volume_tv(&e, &p, 0.7, 1), worst_tv = 0, stv = largest(p.grads, p.count);
+    for (size_t i = 0; i < p.count; ++i) {
+        real saved = p.values[i];
+        p.values[i] = saved + h;
+        double up = nsr_volume_tv(&e, &p, 0.7, 0);
+        p.values[i] = saved - h;
+        double down = nsr_volume_tv(&e, &p, 0.7, 0);
+        p.values[i] = saved;
+        worst_tv = fmax(worst_tv, relative_error(p.grads[i], 0.7 * (up - down) / (2 * h), stv));
+    }
+    printf("feature volumes (3 of 2, 4, 9; %zu values): dL/dx %.3g, dL/dV %.3g; TV %.4f, dTV/dV %.3g\n", p.count, worst_x,
+           worst_v, tv, worst_tv);
+    assert_true(worst_x < 1e-6 && worst_v < 1e-6 && worst_tv < 1e-6 && tv > 0);
+    params_free(&p);
+    nsr_encoding_free(&e);
 }
 
 /* ---- 7: accuracy of the SDF gradient at default sizes ---------------------------------------- */
@@ -645,7 +744,8 @@ int main(void)
         cmocka_unit_test(test_mlp_double_backward),   cmocka_unit_test(test_positional_encoding),
         cmocka_unit_test(test_ray_single),            cmocka_unit_test(test_ray_batch_losses),
         cmocka_unit_test(test_pipeline_analytic),     cmocka_unit_test(test_pipeline_fd),
-        cmocka_unit_test(test_pipeline_background),
+        cmocka_unit_test(test_pipeline_background),   cmocka_unit_test(test_pipeline_volumes_fd6),
+        cmocka_unit_test(test_volume_encoding),
         cmocka_unit_test(test_sdf_gradient_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,7 @@
 
 #include "test_util.h"
 
-/* Extra arguments of the reference: the float build compares at its defaults (1e-4);
+/* Extra arguments of the reference: the float build compares at its defaults (1e-4, gradients 3e-4);
  * grad_neus_reference.c (real = double) includes this file with tighter ones. */
 #ifndef NEUS_REFERENCE_ARGS
 #define NEUS_REFERENCE_ARGS ""

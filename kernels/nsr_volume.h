@@ -1,0 +1,78 @@
+/* nsr_volume.h — trilinear lookup in dense feature volumes (CPU loops and CUDA kernels).
+ *
+ * A volume of resolution r holds r³ vertices × C channels (vertex (i, j, k) at index
+ * (k·r + j)·r + i, channels contiguous), vertex i of an axis at −1 + 2i/(r − 1) (grid_sample
+ * with align_corners = True).  Points are clamped to [−1, 1]³ first, so a point outside the box
+ * reads the box's face (and has no derivative along the clamped axis).
+ * Valid C and C++ (nvcc); no allocation.
+ */
+#ifndef PHIVE_KERNELS_NSR_VOLUME_H
+#define PHIVE_KERNELS_NSR_VOLUME_H
+
+#include "common.h"
+
+/* The cell of x: base vertex (ix, iy, iz) with i ≤ r − 2, fractions t ∈ [0, 1] and
+ * d t/d x (0 on a clamped axis) per axis. */
+PHIVE_HD void volume_cell(const real *PHIVE_RESTRICT x, int r, int *PHIVE_RESTRICT base, real *PHIVE_RESTRICT t,
+                          real *PHIVE_RESTRICT dt)
+{
+    const real scale = (real)0.5 * (real)(r - 1);
+    for (int a = 0; a < 3; ++a) {
+        real u = (x[a] + 1) * scale;
+        dt[a] = scale;
+        if (u <= 0) u = 0, dt[a] = 0;
+        if (u >= (real)(r - 1)) u = (real)(r - 1), dt[a] = 0;
+        int i = (int)u;
+        if (i > r - 2) i = r - 2;
+        base[a] = i;
+        t[a] = u - (real)i;
+    }
+}
+
+/* Vertex index and weight of corner c (bits: x, y, z) of the cell. */
+PHIVE_HD long volume_corner(const int *PHIVE_RESTRICT base, const real *PHIVE_RESTRICT t, int r, int c,
+                            real *PHIVE_RESTRICT weight)
+{
+    const int bx = c & 1, by = (c >> 1) & 1, bz = (c >> 2) & 1;
+    *weight = (bx ? t[0] : 1 - t[0]) * (by ? t[1] : 1 - t[1]) * (bz ? t[2] : 1 - t[2]);
+    return ((long)(base[2] + bz) * r + (base[1] + by)) * r + (base[0] + bx);
+}
+
+/* out (C) = trilinear interpolation of V at x. */
+PHIVE_HD void volume_lookup(const real *PHIVE_RESTRICT V, int r, int C, const real *PHIVE_RESTRICT x,
+                            real *PHIVE_RESTRICT out)
+{
+    int base[3];
+    real t[3], dt[3];
+    volume_cell(x, r, base, t, dt);
+    for (int k = 0; k < C; ++k) out[k] = 0;
+    for (int c = 0; c < 8; ++c) {
+        real w;
+        const real *v = V + volume_corner(base, t, r, c, &w) * C;
+        for (int k = 0; k < C; ++k) out[k] += w * v[k];
+    }
+}
+
+/* dL/dx (3, added to grad_x) from dL/d(out) (C): Σ_corners ∂w/∂x · (V · ḡ). */
+PHIVE_HD void volume_lookup_grad_x(const real *PHIVE_RESTRICT V, int r, int C, const real *PHIVE_RESTRICT x,
+                                   const real *PHIVE_RESTRICT grad_out, real *PHIVE_RESTRICT grad_x)
+{
+    int base[3];
+    real t[3], dt[3];
+    volume_cell(x, r, base, t, dt);
+    for (int c = 0; c < 8; ++c) {
+        const int bits[3] = {c & 1, (c >> 1) & 1, (c >> 2) & 1};
+        real w, f[3], vg = 0;
+        const real *v = V + volume_corner(base, t, r, c, &w) * C;
+        for (int k = 0; k < C; ++k) vg += v[k] * grad_out[k];
+        for (int a = 0; a < 3; ++a) f[a] = bits[a] ? t[a] : 1 - t[a];
+        for (int a = 0; a < 3; ++a) {
+            real d = (bits[a] ? (real)1 : (real)-1) * dt[a];
+            for (int b = 0; b < 3; ++b)
+                if (b != a) d *= f[b];
+            grad_x[a] += d * vg;
+        }
+    }
+}
+
+#endif
