@@ -1,10 +1,12 @@
-/* nsr_volume.h — trilinear lookup in dense feature volumes (CPU loops and CUDA kernels).
+/* nsr_volume.h — trilinear lookup in feature grids, dense or hashed (CPU loops and CUDA kernels).
  *
- * A volume of resolution r holds r³ vertices × C channels (vertex (i, j, k) at index
- * (k·r + j)·r + i, channels contiguous), vertex i of an axis at −1 + 2i/(r − 1) (grid_sample
- * with align_corners = True).  Points are clamped to [−1, 1]³ first, so a point outside the box
- * reads the box's face (and has no derivative along the clamped axis).
- * Valid C and C++ (nvcc); no allocation.
+ * A grid of resolution r has r³ vertices over [−1, 1]³, vertex i of an axis at −1 + 2i/(r − 1)
+ * (grid_sample with align_corners = True), and a table of `table` rows × C channels (channels
+ * contiguous).  Dense (HIVE's volumes): table = r³, vertex (i, j, k) at row (k·r + j)·r + i.
+ * Hashed (Instant-NGP's multiresolution hash grid, when r³ > table, table a power of two): row
+ * (i·1 ⊕ j·2654435761 ⊕ k·805459861) mod table, in uint32 arithmetic as Instant-NGP.
+ * Points are clamped to [−1, 1]³ first, so a point outside the box reads the box's face (and has
+ * no derivative along the clamped axis).  Valid C and C++ (nvcc); no allocation.
  */
 #ifndef PHIVE_KERNELS_NSR_VOLUME_H
 #define PHIVE_KERNELS_NSR_VOLUME_H
@@ -29,17 +31,20 @@ PHIVE_HD void volume_cell(const real *PHIVE_RESTRICT x, int r, int *PHIVE_RESTRI
     }
 }
 
-/* Vertex index and weight of corner c (bits: x, y, z) of the cell. */
-PHIVE_HD long volume_corner(const int *PHIVE_RESTRICT base, const real *PHIVE_RESTRICT t, int r, int c,
+/* Table row and weight of corner c (bits: x, y, z) of the cell. */
+PHIVE_HD long volume_corner(const int *PHIVE_RESTRICT base, const real *PHIVE_RESTRICT t, int r, long table, int c,
                             real *PHIVE_RESTRICT weight)
 {
     const int bx = c & 1, by = (c >> 1) & 1, bz = (c >> 2) & 1;
     *weight = (bx ? t[0] : 1 - t[0]) * (by ? t[1] : 1 - t[1]) * (bz ? t[2] : 1 - t[2]);
-    return ((long)(base[2] + bz) * r + (base[1] + by)) * r + (base[0] + bx);
+    const long i = base[0] + bx, j = base[1] + by, k = base[2] + bz;
+    if ((long)r * r * r <= table) return (k * r + j) * r + i;
+    const unsigned h = (unsigned)i ^ ((unsigned)j * 2654435761u) ^ ((unsigned)k * 805459861u);
+    return (long)(h & (unsigned)(table - 1));
 }
 
 /* out (C) = trilinear interpolation of V at x. */
-PHIVE_HD void volume_lookup(const real *PHIVE_RESTRICT V, int r, int C, const real *PHIVE_RESTRICT x,
+PHIVE_HD void volume_lookup(const real *PHIVE_RESTRICT V, int r, long table, int C, const real *PHIVE_RESTRICT x,
                             real *PHIVE_RESTRICT out)
 {
     int base[3];
@@ -48,13 +53,13 @@ PHIVE_HD void volume_lookup(const real *PHIVE_RESTRICT V, int r, int C, const re
     for (int k = 0; k < C; ++k) out[k] = 0;
     for (int c = 0; c < 8; ++c) {
         real w;
-        const real *v = V + volume_corner(base, t, r, c, &w) * C;
+        const real *v = V + volume_corner(base, t, r, table, c, &w) * C;
         for (int k = 0; k < C; ++k) out[k] += w * v[k];
     }
 }
 
 /* dL/dx (3, added to grad_x) from dL/d(out) (C): Σ_corners ∂w/∂x · (V · ḡ). */
-PHIVE_HD void volume_lookup_grad_x(const real *PHIVE_RESTRICT V, int r, int C, const real *PHIVE_RESTRICT x,
+PHIVE_HD void volume_lookup_grad_x(const real *PHIVE_RESTRICT V, int r, long table, int C, const real *PHIVE_RESTRICT x,
                                    const real *PHIVE_RESTRICT grad_out, real *PHIVE_RESTRICT grad_x)
 {
     int base[3];
@@ -63,7 +68,7 @@ PHIVE_HD void volume_lookup_grad_x(const real *PHIVE_RESTRICT V, int r, int C, c
     for (int c = 0; c < 8; ++c) {
         const int bits[3] = {c & 1, (c >> 1) & 1, (c >> 2) & 1};
         real w, f[3], vg = 0;
-        const real *v = V + volume_corner(base, t, r, c, &w) * C;
+        const real *v = V + volume_corner(base, t, r, table, c, &w) * C;
         for (int k = 0; k < C; ++k) vg += v[k] * grad_out[k];
         for (int a = 0; a < 3; ++a) f[a] = bits[a] ? t[a] : 1 - t[a];
         for (int a = 0; a < 3; ++a) {

@@ -189,19 +189,39 @@ typedef struct {
 void nsr_volume_config_default(nsr_volume_config *c);
 /* Declare the volumes in p (before params_allocate); e owns its state (nsr_encoding_free). */
 int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config *c, int first_group);
-/* After params_allocate: volumes ~ N(0, init_std²). */
+
+/* Instant-NGP's multiresolution hash grid (the NeuS+Hash baseline; same file and kernels):
+ * out = [PE(x), H_0(x), …, H_{L−1}(x)], level l a grid of resolution N_l = ⌊N_min·b^l⌋,
+ * b = (N_max/N_min)^{1/(L−1)}, over [−1, 1]³ (align_corners, clamped), its F features in a
+ * table of min(N_l³, 2^log2_table) rows: dense while the level fits, hashed beyond (see
+ * kernels/nsr_volume.h).  Tensors "hash<l>" in one learning-rate group; U(−init, init). */
+#define NSR_MAX_HASH_LEVELS 24
+typedef struct {
+    int levels;        /* L: 16 */
+    int features;      /* F: 2 */
+    int log2_table;    /* 19 */
+    int res_min, res_max; /* N_min, N_max: 16, 2048 */
+    int pe_freqs;      /* PE frequencies of the leading x: 0 (x only) */
+    double init_scale; /* 1e-4 */
+} nsr_hash_config;
+void nsr_hash_config_default(nsr_hash_config *c);
+int nsr_encoding_hash(nsr_encoding *e, param_set *p, const nsr_hash_config *c, int group);
+
+/* After params_allocate: volumes ~ N(0, init_std²), hash tables ~ U(−init_scale, init_scale). */
 void nsr_encoding_init(const nsr_encoding *e, param_set *p, rng_t *rng);
 void nsr_encoding_free(nsr_encoding *e);
 /* HIVE's total variation (eq. 7), each volume's term the mean over its (r − 1)³ voxels of
  * sqrt(Σ_channels Σ_axes (V_{+axis} − V)²) (a mean, so the weight does not grow with r³), summed over
  * the volumes; with accumulate, weight · dTV/dV is added to p->grads.  0 for other encodings. */
 double nsr_volume_tv(const nsr_encoding *e, param_set *p, double weight, int accumulate);
-/* Resolution and tensor of volume m (m < n_volumes); 0 outside. */
+/* Resolution and tensor of grid m of the volumes or hash grid; 0 and −1 outside. */
 int nsr_volume_resolution(const nsr_encoding *e, int m);
 int nsr_volume_tensor(const nsr_encoding *e, int m);
 static inline int nsr_encoding_n_out(const nsr_encoding *e) { return e->ops->n_out(e); }
 
 /* ---- model ---------------------------------------------------------------------------------- */
+
+enum { NSR_ENCODING_POSITIONAL = 0, NSR_ENCODING_VOLUMES = 1, NSR_ENCODING_HASH = 2 };
 
 typedef struct {
     int sdf_hidden_layers; /* 8 */
@@ -216,10 +236,11 @@ typedef struct {
     int pe_dir;            /* 4 */
     int weight_norm;       /* 1 */
     double variance_init;  /* 0.3 */
-    /* SDF input encoding: 0 positional (pe_xyz), 1 HIVE's feature volumes (`volumes`; their PE
-     * is volumes.pe_freqs) */
+    /* SDF input encoding: NSR_ENCODING_POSITIONAL (pe_xyz), _VOLUMES (HIVE; their PE is
+     * volumes.pe_freqs) or _HASH (Instant-NGP; hash.pe_freqs) */
     int encoding;
     nsr_volume_config volumes;
+    nsr_hash_config hash;
     /* NeRF++ background (NeuS's NeRF, confs/womask.conf): 0 = none */
     int background;
     int bg_layers;         /* 8 ReLU layers ... */
@@ -244,7 +265,8 @@ typedef struct {
 } neus_model;
 
 /* Declare every tensor in p (before params_allocate): the networks in lr_group, feature volumes
- * in lr_group + 1 … + 3 (by resolution, see nsr_encoding_volumes), the variance in lr_group + 4. */
+ * in lr_group + 1 … + 3 (by resolution, see nsr_encoding_volumes) or the hash tables in
+ * lr_group + 1, the variance in lr_group + 4. */
 int neus_model_declare(neus_model *m, param_set *p, const neus_model_config *c, int lr_group);
 /* After params_allocate: geometric SDF init, default colour init, v = variance_init, volumes. */
 void neus_model_init(const neus_model *m, param_set *p, rng_t *rng);

@@ -59,14 +59,22 @@ static const cfg_spec neus_schema[] = {
     {"model.pe_dir", CFG_INT, "4", 0, 12, NULL, "positional-encoding frequencies of the view direction"},
     {"model.weight_norm", CFG_BOOL, "true", 0, -1, NULL, "weight-normalised MLPs"},
     {"model.variance_init", CFG_REAL, "0.3", -10, 10, NULL, "initial v (inv_s = exp(10 v))"},
-    {"model.encoding", CFG_CHOICE, "positional", 0, -1, "positional|volumes",
-     "SDF input: NeuS's positional encoding, or HIVE's feature volumes (needs an FD render.gradient)"},
+    {"model.encoding", CFG_CHOICE, "positional", 0, -1, "positional|volumes|hash",
+     "SDF input: NeuS's positional encoding, HIVE's feature volumes or Instant-NGP's hash grid (both need an FD "
+     "render.gradient)"},
     {"volumes.count", CFG_INT, "8", 1, NSR_MAX_VOLUMES, NULL, "hierarchical dense volumes"},
     {"volumes.res_min", CFG_INT, "2", 2, 2048, NULL, "resolution of the coarsest volume"},
     {"volumes.res_max", CFG_INT, "256", 2, 2048, NULL, "resolution of the finest volume"},
     {"volumes.channels", CFG_INT, "4", 1, 64, NULL, "feature channels per volume"},
     {"volumes.pe", CFG_INT, "6", 0, 12, NULL, "PE frequencies of the point concatenated before the features"},
     {"volumes.init_std", CFG_REAL, "0.02", 0, 10, NULL, "initial N(0, std^2) of the volumes"},
+    {"hash.levels", CFG_INT, "16", 1, NSR_MAX_HASH_LEVELS, NULL, "hash grid levels"},
+    {"hash.features", CFG_INT, "2", 1, 64, NULL, "features per level"},
+    {"hash.log2_table", CFG_INT, "19", 4, 26, NULL, "log2 of the rows of a level's table"},
+    {"hash.res_min", CFG_INT, "16", 2, 65536, NULL, "resolution of the coarsest level"},
+    {"hash.res_max", CFG_INT, "2048", 2, 65536, NULL, "resolution of the finest level"},
+    {"hash.pe", CFG_INT, "0", 0, 12, NULL, "PE frequencies of the point concatenated before the features"},
+    {"hash.init", CFG_REAL, "1e-4", 0, 10, NULL, "initial U(-init, init) of the tables"},
     {"model.background", CFG_BOOL, "false", 0, -1, NULL, "NeRF++ background network (scenes without masks)"},
     {"model.bg_layers", CFG_INT, "8", 1, MLP_MAX_LAYERS - 2, NULL, "background: hidden ReLU layers"},
     {"model.bg_width", CFG_INT, "256", 2, 4096, NULL, "background: units per layer (view layer: half)"},
@@ -95,6 +103,7 @@ static const cfg_spec neus_schema[] = {
     {"train.tv_weight", CFG_REAL, "0", 0, 1e3, NULL, "HIVE total variation weight on the volumes"},
     {"train.lr_volumes", CFG_STRING, "1e-2,1e-3,1e-4", 0, -1, NULL,
      "peak lr of the volumes of resolution <= 16, <= 64, above (HIVE)"},
+    {"train.lr_hash", CFG_REAL, "1e-2", 0, 10, NULL, "peak lr of the hash tables (decayed to volume_final_fraction)"},
     {"train.volume_final_fraction", CFG_REAL, "0.01", 0, 1, NULL, "final lr / peak lr of the volumes (cosine)"},
     {"eval.every", CFG_INT, "5000", 0, 1e9, NULL, "iterations between held-out PSNR evaluations (0: end only)"},
     {"eval.rays", CFG_INT, "1024", 1, 1e8, NULL, "random rays of each held-out view for PSNR"},
@@ -146,13 +155,23 @@ int neus_job_model(const config *cfg, neus_model *m, param_set *p)
     mc.pe_dir = (int)config_int(cfg, "model.pe_dir");
     mc.weight_norm = config_bool(cfg, "model.weight_norm");
     mc.variance_init = config_real(cfg, "model.variance_init");
-    mc.encoding = strcmp(config_str(cfg, "model.encoding"), "volumes") == 0;
+    const char *encoding = config_str(cfg, "model.encoding");
+    mc.encoding = !strcmp(encoding, "volumes") ? NSR_ENCODING_VOLUMES
+                  : !strcmp(encoding, "hash")  ? NSR_ENCODING_HASH
+                                               : NSR_ENCODING_POSITIONAL;
     mc.volumes.n_volumes = (int)config_int(cfg, "volumes.count");
     mc.volumes.res_min = (int)config_int(cfg, "volumes.res_min");
     mc.volumes.res_max = (int)config_int(cfg, "volumes.res_max");
     mc.volumes.channels = (int)config_int(cfg, "volumes.channels");
     mc.volumes.pe_freqs = (int)config_int(cfg, "volumes.pe");
     mc.volumes.init_std = config_real(cfg, "volumes.init_std");
+    mc.hash.levels = (int)config_int(cfg, "hash.levels");
+    mc.hash.features = (int)config_int(cfg, "hash.features");
+    mc.hash.log2_table = (int)config_int(cfg, "hash.log2_table");
+    mc.hash.res_min = (int)config_int(cfg, "hash.res_min");
+    mc.hash.res_max = (int)config_int(cfg, "hash.res_max");
+    mc.hash.pe_freqs = (int)config_int(cfg, "hash.pe");
+    mc.hash.init_scale = config_real(cfg, "hash.init");
     mc.background = config_bool(cfg, "model.background");
     mc.bg_layers = (int)config_int(cfg, "model.bg_layers");
     mc.bg_width = (int)config_int(cfg, "model.bg_width");
@@ -211,11 +230,15 @@ static int setup(neus_job *s, const job_ctx *ctx)
     const char *gradient = config_str(cfg, "render.gradient");
     s->ropt.gradient = !strcmp(gradient, "fd") ? NEUS_GRADIENT_FD
                                                : (!strcmp(gradient, "fd6") ? NEUS_GRADIENT_FD6 : NEUS_GRADIENT_ANALYTIC);
-    const int volumes = s->model.cfg.encoding == 1;
+    const int volumes = s->model.cfg.encoding == NSR_ENCODING_VOLUMES, hash = s->model.cfg.encoding == NSR_ENCODING_HASH;
     s->ropt.fd_eps = config_real(cfg, "render.fd_eps");
-    if (s->ropt.fd_eps == 0) s->ropt.fd_eps = volumes ? 2.0 / (s->model.cfg.volumes.res_max - 1) : 1e-4;
-    if (volumes && s->ropt.gradient == NEUS_GRADIENT_ANALYTIC)
-        return err_set("model.encoding = volumes needs render.gradient = fd or fd6 (finite differences)");
+    if (s->ropt.fd_eps == 0) /* one cell of the finest grid */
+        s->ropt.fd_eps = volumes ? 2.0 / (s->model.cfg.volumes.res_max - 1)
+                                 : (hash ? 2.0 / (nsr_volume_resolution(&s->model.enc_xyz, s->model.cfg.hash.levels - 1) - 1)
+                                         : 1e-4);
+    if ((volumes || hash) && s->ropt.gradient == NEUS_GRADIENT_ANALYTIC)
+        return err_set("model.encoding = %s needs render.gradient = fd or fd6 (finite differences)",
+                       config_str(cfg, "model.encoding"));
     s->ropt.normal_weight = config_real(cfg, "train.normal_weight");
     if (s->ropt.normal_weight > 0 && s->ropt.gradient != NEUS_GRADIENT_FD6)
         return err_set("train.normal_weight = %g needs render.gradient = fd6 (the Laplacian)", s->ropt.normal_weight);
@@ -240,10 +263,10 @@ static int setup(neus_job *s, const job_ctx *ctx)
     if (adam_init(&s->opt, &s->params, 0.9, 0.999, 1e-8) || adam_set_group(&s->opt, 0, schedule) ||
         adam_set_group(&s->opt, 4, variance))
         return -1;
-    if (volumes) { /* groups 1..3: the volumes by resolution band (neus_model_declare) */
-        double lr[3];
-        if (config_reals(cfg, "train.lr_volumes", 3, lr)) return -1;
-        for (int band = 0; band < 3; ++band) {
+    if (volumes || hash) { /* groups 1..3: the volumes by resolution band, or the hash tables in 1 */
+        double lr[3] = {config_real(cfg, "train.lr_hash")};
+        if (volumes && config_reals(cfg, "train.lr_volumes", 3, lr)) return -1;
+        for (int band = 0; band < (volumes ? 3 : 1); ++band) {
             lr_schedule vs = schedule;
             vs.lr = lr[band];
             vs.final_fraction = config_real(cfg, "train.volume_final_fraction");

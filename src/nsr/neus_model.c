@@ -67,9 +67,10 @@ void neus_model_config_default(neus_model_config *c)
         .sdf_hidden_layers = 8, .sdf_width = 256, .sdf_skip = 4, .sdf_beta = 100, .sdf_features = 256,
         .pe_xyz = 6, .init_radius = 0.5, .color_hidden_layers = 4, .color_width = 256, .pe_dir = 4,
         .weight_norm = 1, .variance_init = 0.3, .background = 0, .bg_layers = 8, .bg_width = 256, .bg_skip = 5,
-        .pe_bg = 10, .pe_bg_dir = 4, .encoding = 0,
+        .pe_bg = 10, .pe_bg_dir = 4, .encoding = NSR_ENCODING_POSITIONAL,
     };
     nsr_volume_config_default(&c->volumes);
+    nsr_hash_config_default(&c->hash);
 }
 
 /* NeuS's NeRF: PE(q) → bg_layers ReLU layers (skip at bg_skip) → [σ, feature (bg_width)];
@@ -96,8 +97,9 @@ int neus_model_declare(neus_model *m, param_set *p, const neus_model_config *c, 
     m->cfg = *c;
     if (c->sdf_features < 0) return err_set("neus: sdf_features %d < 0", c->sdf_features);
     if (c->sdf_beta < 0) return err_set("neus: Softplus beta %g < 0", c->sdf_beta);
-    int enc = c->encoding == 1 ? nsr_encoding_volumes(&m->enc_xyz, p, &c->volumes, lr_group + 1)
-                               : nsr_encoding_positional(&m->enc_xyz, 3, c->pe_xyz);
+    int enc = c->encoding == NSR_ENCODING_VOLUMES ? nsr_encoding_volumes(&m->enc_xyz, p, &c->volumes, lr_group + 1)
+              : c->encoding == NSR_ENCODING_HASH  ? nsr_encoding_hash(&m->enc_xyz, p, &c->hash, lr_group + 1)
+                                                  : nsr_encoding_positional(&m->enc_xyz, 3, c->pe_xyz);
     if (enc || nsr_encoding_positional(&m->enc_dir, 3, c->pe_dir)) return -1;
     m->n_enc_xyz = nsr_encoding_n_out(&m->enc_xyz);
     m->n_enc_dir = nsr_encoding_n_out(&m->enc_dir);

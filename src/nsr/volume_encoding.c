@@ -1,4 +1,7 @@
-/* volume_encoding.c — HIVE's hierarchical dense feature volumes as an nsr_encoding (see neus.h). */
+/* volume_encoding.c — feature grids as nsr_encodings (see neus.h): HIVE's hierarchical dense
+ * volumes and Instant-NGP's multiresolution hash grid.  Both are a list of trilinear grids
+ * (kernels/nsr_volume.h) whose features follow PE(x); they differ in their tables (dense r³ or
+ * hashed), initialisation and learning-rate groups, and TV applies to the dense volumes only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +14,15 @@
 
 #define PAR_THREADS mlp_elementwise_threads()
 
+#define MAX_GRIDS (NSR_MAX_HASH_LEVELS > NSR_MAX_VOLUMES ? NSR_MAX_HASH_LEVELS : NSR_MAX_VOLUMES)
+
 typedef struct {
-    nsr_volume_config cfg;
-    int res[NSR_MAX_VOLUMES], tensor[NSR_MAX_VOLUMES];
-    int n_pe; /* width of the leading PE(x) */
+    int n_grids, channels, pe_freqs;
+    int res[MAX_GRIDS], tensor[MAX_GRIDS];
+    long table[MAX_GRIDS]; /* rows: r³ (dense) or the hash table */
+    int n_pe;              /* width of the leading PE(x) */
+    int hashed;            /* 0: HIVE's volumes, 1: hash grid */
+    double init;           /* volumes: N(0, init²); hash: U(−init, init) */
 } volume_state;
 
 void nsr_volume_config_default(nsr_volume_config *c)
@@ -23,24 +31,31 @@ void nsr_volume_config_default(nsr_volume_config *c)
                              .init_std = 0.02};
 }
 
+void nsr_hash_config_default(nsr_hash_config *c)
+{
+    *c = (nsr_hash_config){.levels = 16, .features = 2, .log2_table = 19, .res_min = 16, .res_max = 2048,
+                           .pe_freqs = 0, .init_scale = 1e-4};
+}
+
 static const volume_state *state_of(const nsr_encoding *e) { return (const volume_state *)e->state; }
 
 static int vol_n_out(const nsr_encoding *e)
 {
     const volume_state *s = state_of(e);
-    return s->n_pe + s->cfg.n_volumes * s->cfg.channels;
+    return s->n_pe + s->n_grids * s->channels;
 }
 
 static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x, int rows, real *out)
 {
     const volume_state *s = state_of(e);
-    const int width = vol_n_out(e), C = s->cfg.channels, M = s->cfg.n_volumes;
+    const int width = vol_n_out(e), C = s->channels, M = s->n_grids;
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
     for (int r = 0; r < rows; ++r) {
         const real *xr = x + 3 * (size_t)r;
         real *o = out + (size_t)r * width;
-        positional_encoding(xr, 3, s->cfg.pe_freqs, o);
-        for (int m = 0; m < M; ++m) volume_lookup(params_values(p, s->tensor[m]), s->res[m], C, xr, o + s->n_pe + m * C);
+        positional_encoding(xr, 3, s->pe_freqs, o);
+        for (int m = 0; m < M; ++m)
+            volume_lookup(params_values(p, s->tensor[m]), s->res[m], s->table[m], C, xr, o + s->n_pe + m * C);
     }
 }
 
@@ -48,7 +63,8 @@ static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x
 static void scatter_volume(const volume_state *s, param_set *p, int m, const real *x, int rows, const real *grad_out,
                            int width)
 {
-    const int C = s->cfg.channels, r = s->res[m];
+    const int C = s->channels, r = s->res[m];
+    const long table = s->table[m];
     real *G = params_grads(p, s->tensor[m]);
     const int threads = PAR_THREADS;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && (rows > 4096))
@@ -59,7 +75,7 @@ static void scatter_volume(const volume_state *s, param_set *p, int m, const rea
         const real *g = grad_out + (size_t)i * width + s->n_pe + m * C;
         for (int c = 0; c < 8; ++c) {
             real w;
-            real *v = G + volume_corner(base, t, r, c, &w) * C;
+            real *v = G + volume_corner(base, t, r, table, c, &w) * C;
             for (int k = 0; k < C; ++k) {
                 if (threads > 1) {
 #pragma omp atomic
@@ -76,16 +92,16 @@ static void vol_backward(const nsr_encoding *e, param_set *p, const real *x, con
                          const real *grad_out, real *grad_x, int accumulate_params)
 {
     const volume_state *s = state_of(e);
-    const int width = vol_n_out(e), C = s->cfg.channels, M = s->cfg.n_volumes;
+    const int width = vol_n_out(e), C = s->channels, M = s->n_grids;
     if (grad_x) {
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
         for (int r = 0; r < rows; ++r) {
             const real *g = grad_out + (size_t)r * width;
             real *gx = grad_x + 3 * (size_t)r;
-            positional_encoding_vjp(out + (size_t)r * width, 3, s->cfg.pe_freqs, g, gx);
+            positional_encoding_vjp(out + (size_t)r * width, 3, s->pe_freqs, g, gx);
             for (int m = 0; m < M; ++m)
-                volume_lookup_grad_x(params_values(p, s->tensor[m]), s->res[m], C, x + 3 * (size_t)r, g + s->n_pe + m * C,
-                                     gx);
+                volume_lookup_grad_x(params_values(p, s->tensor[m]), s->res[m], s->table[m], C, x + 3 * (size_t)r,
+                                     g + s->n_pe + m * C, gx);
         }
     }
     if (accumulate_params)
@@ -96,6 +112,32 @@ static const nsr_encoding_ops volume_ops = {
     .name = "volumes", .n_out = vol_n_out, .forward = vol_forward, .backward = vol_backward, .jvp = NULL,
     .has_params = 1,
 };
+static const nsr_encoding_ops hash_ops = {
+    .name = "hash", .n_out = vol_n_out, .forward = vol_forward, .backward = vol_backward, .jvp = NULL,
+    .has_params = 1,
+};
+
+static int is_grid(const nsr_encoding *e) { return e->ops == &volume_ops || e->ops == &hash_ops; }
+
+/* Declare grid m ("<prefix><m>", table rows × C) in p. */
+static int declare_grid(volume_state *s, param_set *p, const char *prefix, int m, int res, long table, int group)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%s%d", prefix, m);
+    size_t shape[2] = {(size_t)table, (size_t)s->channels};
+    s->res[m] = res;
+    s->table[m] = table;
+    return (s->tensor[m] = params_declare(p, name, 2, shape, group)) < 0 ? -1 : 0;
+}
+
+static int attach(nsr_encoding *e, volume_state *s, const nsr_encoding_ops *ops)
+{
+    e->ops = ops;
+    e->n_in = 3;
+    e->n_freqs = s->pe_freqs;
+    e->state = s;
+    return 0;
+}
 
 int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config *c, int first_group)
 {
@@ -108,36 +150,56 @@ int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config 
     if (c->pe_freqs < 0 || c->pe_freqs > 24) return err_set("feature volumes: %d PE frequencies", c->pe_freqs);
     volume_state *s = calloc(1, sizeof *s);
     if (!s) return err_set("out of memory");
-    s->cfg = *c;
-    s->n_pe = positional_encoding_width(3, c->pe_freqs);
+    *s = (volume_state){.n_grids = c->n_volumes, .channels = c->channels, .pe_freqs = c->pe_freqs,
+                        .n_pe = positional_encoding_width(3, c->pe_freqs), .init = c->init_std};
     for (int m = 0; m < c->n_volumes; ++m) {
         double f = c->n_volumes > 1 ? (double)m / (c->n_volumes - 1) : 0;
         int r = (int)lround(c->res_min * pow((double)c->res_max / c->res_min, f));
-        char name[32];
-        snprintf(name, sizeof name, "vol%d", m);
-        size_t shape[2] = {(size_t)r * r * r, (size_t)c->channels};
-        int group = first_group + (r <= 16 ? 0 : (r <= 64 ? 1 : 2));
-        s->res[m] = r;
-        if ((s->tensor[m] = params_declare(p, name, 2, shape, group)) < 0) {
+        if (declare_grid(s, p, "vol", m, r, (long)r * r * r, first_group + (r <= 16 ? 0 : (r <= 64 ? 1 : 2)))) {
             free(s);
             return -1;
         }
     }
-    e->ops = &volume_ops;
-    e->n_in = 3;
-    e->n_freqs = c->pe_freqs;
-    e->state = s;
-    return 0;
+    return attach(e, s, &volume_ops);
+}
+
+int nsr_encoding_hash(nsr_encoding *e, param_set *p, const nsr_hash_config *c, int group)
+{
+    memset(e, 0, sizeof *e);
+    if (c->levels < 1 || c->levels > NSR_MAX_HASH_LEVELS)
+        return err_set("hash grid: %d levels outside 1..%d", c->levels, NSR_MAX_HASH_LEVELS);
+    if (c->res_min < 2 || c->res_max < c->res_min || c->res_max > 1 << 16)
+        return err_set("hash grid: resolutions %d..%d (need 2 <= min <= max <= 65536)", c->res_min, c->res_max);
+    if (c->features < 1 || c->features > 64) return err_set("hash grid: %d features outside 1..64", c->features);
+    if (c->log2_table < 4 || c->log2_table > 26) return err_set("hash grid: log2 table size %d outside 4..26", c->log2_table);
+    if (c->pe_freqs < 0 || c->pe_freqs > 24) return err_set("hash grid: %d PE frequencies", c->pe_freqs);
+    volume_state *s = calloc(1, sizeof *s);
+    if (!s) return err_set("out of memory");
+    *s = (volume_state){.n_grids = c->levels, .channels = c->features, .pe_freqs = c->pe_freqs,
+                        .n_pe = positional_encoding_width(3, c->pe_freqs), .hashed = 1, .init = c->init_scale};
+    /* N_l = ⌊N_min·b^l⌋, b = exp((ln N_max − ln N_min)/(L − 1)) (Instant-NGP eq. 2-3) */
+    const double b = c->levels > 1 ? exp((log(c->res_max) - log(c->res_min)) / (c->levels - 1)) : 1;
+    const long T = 1L << c->log2_table;
+    for (int l = 0; l < c->levels; ++l) {
+        int r = (int)floor(c->res_min * pow(b, l) + 1e-9);
+        long dense = (long)r * r * r;
+        if (declare_grid(s, p, "hash", l, r, dense <= T ? dense : T, group)) {
+            free(s);
+            return -1;
+        }
+    }
+    return attach(e, s, &hash_ops);
 }
 
 void nsr_encoding_init(const nsr_encoding *e, param_set *p, rng_t *rng)
 {
-    if (e->ops != &volume_ops) return;
+    if (!is_grid(e)) return;
     const volume_state *s = state_of(e);
-    for (int m = 0; m < s->cfg.n_volumes; ++m) {
+    for (int m = 0; m < s->n_grids; ++m) {
         real *v = params_values(p, s->tensor[m]);
         size_t n = p->tensors[s->tensor[m]].count;
-        for (size_t i = 0; i < n; ++i) v[i] = (real)(s->cfg.init_std * rng_normal(rng));
+        for (size_t i = 0; i < n; ++i)
+            v[i] = (real)(s->hashed ? s->init * (2 * rng_uniform(rng) - 1) : s->init * rng_normal(rng));
     }
 }
 
@@ -149,13 +211,13 @@ void nsr_encoding_free(nsr_encoding *e)
 
 int nsr_volume_resolution(const nsr_encoding *e, int m)
 {
-    if (e->ops != &volume_ops || m < 0 || m >= state_of(e)->cfg.n_volumes) return 0;
+    if (!is_grid(e) || m < 0 || m >= state_of(e)->n_grids) return 0;
     return state_of(e)->res[m];
 }
 
 int nsr_volume_tensor(const nsr_encoding *e, int m)
 {
-    if (e->ops != &volume_ops || m < 0 || m >= state_of(e)->cfg.n_volumes) return -1;
+    if (!is_grid(e) || m < 0 || m >= state_of(e)->n_grids) return -1;
     return state_of(e)->tensor[m];
 }
 
@@ -191,11 +253,11 @@ static double volume_tv(const real *V, real *G, int r, int C, double weight)
 
 double nsr_volume_tv(const nsr_encoding *e, param_set *p, double weight, int accumulate)
 {
-    if (e->ops != &volume_ops) return 0;
+    if (e->ops != &volume_ops) return 0; /* TV of a hash table has no spatial meaning */
     const volume_state *s = state_of(e);
     double tv = 0;
-    for (int m = 0; m < s->cfg.n_volumes; ++m)
+    for (int m = 0; m < s->n_grids; ++m)
         tv += volume_tv(params_values(p, s->tensor[m]), accumulate ? params_grads(p, s->tensor[m]) : NULL, s->res[m],
-                        s->cfg.channels, weight);
+                        s->channels, weight);
     return tv;
 }

@@ -7,7 +7,8 @@
 # (renders/*.png, psnr_render); `phive mesh` rebuilds the job's mesh from its
 # checkpoint, keeps an existing output without --force and names a missing or
 # truncated checkpoint.  With the NeRF++ background (no masks), and with HIVE's feature volumes
-# (6-tap FD gradient, normal smoothness, TV), the loss falls and 2 ranks give 1 rank's curve.
+# (6-tap FD gradient, normal smoothness, TV), the loss falls and 2 ranks give 1 rank's curve; with
+# Instant-NGP's hash grid the loss falls.
 # Skipped when the data set is absent.
 source validation/integration/lib.sh
 DATA=${NEUS_DATA:-$PWD/../shared/data/dtu_scan65}
@@ -220,6 +221,23 @@ HVJOB=$(ls -d "$TMP"/hv1/*/)
 "$PHIVE" mesh "${HVJOB%/}" --resolution 24 || fail "phive mesh of the volume model failed"
 expect_error 1 "model.encoding = volumes needs render.gradient = fd or fd6" -- "$PHIVE" run "$TMP/job.ini" \
     model.encoding=volumes --out "$TMP/bad"
+check "NeuS+Hash (a hash grid with hashed levels, tetrahedral FD): the loss falls, phive mesh"
+HASH=(model.encoding=hash hash.levels=4 hash.res_min=4 hash.res_max=32 hash.log2_table=10 hash.features=2
+      render.gradient=fd train.iterations=60 eval.every=30 run.checkpoint_every=30)
+"$PHIVE" run "$TMP/job.ini" "${HASH[@]}" --out "$TMP/hash" 2>"$TMP/loghash" || { cat "$TMP/loghash"; fail "hash run failed"; }
+$PY - "$TMP" <<'PY'
+import glob, sys
+import h5py, numpy as np
+f = h5py.File(glob.glob(sys.argv[1] + "/hash/*/result.h5")[0])
+a = f["metrics/loss"][:]
+first, last = a[:10].mean(), a[-10:].mean()
+print(f"hash grid: loss {first:.4f} -> {last:.4f} (means of 10)")
+assert len(a) == 60 and np.all(np.isfinite(a)) and last < first, (first, last)
+PY
+HASHJOB=$(ls -d "$TMP"/hash/*/)
+"$PHIVE" mesh "${HASHJOB%/}" --resolution 24 || fail "phive mesh of the hash model failed"
+expect_error 1 "model.encoding = hash needs render.gradient = fd or fd6" -- "$PHIVE" run "$TMP/job.ini" \
+    model.encoding=hash --out "$TMP/bad"
 expect_error 1 "train.normal_weight.*needs render.gradient = fd6" -- "$PHIVE" run "$TMP/job.ini" train.normal_weight=0.1 \
     --out "$TMP/bad"
 check "bad data.root"

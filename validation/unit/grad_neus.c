@@ -435,9 +435,10 @@ typedef struct {
 } pipe_fixture;
 
 /* nerf: with a small NeRF++ background (4 outside samples) instead of the constant background colour;
- * volumes: HIVE's feature volumes (3 of 2..8, 2 channels) as the SDF input, the 6-tap FD gradient and
- * the normal smoothness term */
-static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, int nerf, int volumes)
+ * encoding NSR_ENCODING_VOLUMES: HIVE's feature volumes (3 of 2..8, 2 channels) as the SDF input and
+ * the normal smoothness term (with the 6-tap FD gradient); NSR_ENCODING_HASH: a hash grid of 3
+ * levels (4..12, 64-row tables, so two levels hash) */
+static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, int nerf, int encoding)
 {
     memset(f, 0, sizeof *f);
     neus_model_config c;
@@ -445,9 +446,11 @@ static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, 
     c.sdf_hidden_layers = 3, c.sdf_width = 20, c.sdf_skip = 2, c.sdf_features = 4, c.pe_xyz = 2;
     c.color_hidden_layers = 2, c.color_width = 8, c.pe_dir = 1;
     c.background = nerf, c.bg_layers = 3, c.bg_width = 24, c.bg_skip = 2, c.pe_bg = 2, c.pe_bg_dir = 1;
-    c.encoding = volumes;
+    c.encoding = encoding;
     c.volumes = (nsr_volume_config){.n_volumes = 3, .res_min = 2, .res_max = 8, .channels = 2, .pe_freqs = 1,
                                     .init_std = 0.05};
+    c.hash = (nsr_hash_config){.levels = 3, .features = 2, .log2_table = 6, .res_min = 4, .res_max = 12, .pe_freqs = 1,
+                               .init_scale = 0.05};
     params_init(&f->p);
     assert_int_equal(neus_model_declare(&f->m, &f->p, &c, 0), 0);
     assert_int_equal(params_allocate(&f->p), 0);
@@ -464,7 +467,8 @@ static void pipe_setup(pipe_fixture *f, neus_gradient_mode mode, uint64_t seed, 
     f->o.fd_eps = 1e-2;
     for (int c2 = 0; c2 < 3; ++c2) f->o.background_rgb[c2] = 0.3 + 0.2 * c2;
     if (nerf) f->o.background = 0, f->o.n_outside = 4;
-    if (volumes) f->o.normal_weight = 0.01, f->o.fd_eps = 0.05;
+    if (encoding != NSR_ENCODING_POSITIONAL) f->o.fd_eps = 0.05;
+    if (encoding == NSR_ENCODING_VOLUMES) f->o.normal_weight = 0.01;
     const int n = 5;
     for (int b = 0; b < n; ++b) {
         /* from distance ~2.5 towards points near the centre; ray 4 misses the unit sphere's core */
@@ -498,10 +502,10 @@ static double pipe_loss(pipe_fixture *f, int backward)
     return loss.total;
 }
 
-static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, int volumes, double *loss_out)
+static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, int encoding, double *loss_out)
 {
     pipe_fixture f;
-    pipe_setup(&f, mode, seed, nerf, volumes);
+    pipe_setup(&f, mode, seed, nerf, encoding);
     params_zero_grads(&f.p);
     double loss = pipe_loss(&f, 1);
     *loss_out = loss;
@@ -524,7 +528,7 @@ static double pipe_check(neus_gradient_mode mode, uint64_t seed, int nerf, int v
     for (int k = 0; k < f.p.n_tensors; ++k)
         if (worst_at >= f.p.tensors[k].offset && worst_at < f.p.tensors[k].offset + f.p.tensors[k].count) t = &f.p.tensors[k];
     printf("  %zu parameters, worst at %s[%zu]\n", f.p.count, t ? t->name : "?", t ? worst_at - t->offset : 0);
-    if (volumes) { /* the normal smoothness term is in the loss */
+    if (encoding == NSR_ENCODING_VOLUMES) { /* the normal smoothness term is in the loss */
         neus_loss terms;
         assert_int_equal(neus_forward(&f.m, &f.p, &f.o, &f.rays, NULL, 0, &f.ws, &terms), 0);
         printf("  normal smoothness term %.4g (weight %g), Laplacian of sample 0: %.4g\n", terms.normal, f.o.normal_weight,
@@ -571,14 +575,64 @@ static void test_pipeline_background(void **state)
 static void test_pipeline_volumes_fd6(void **state)
 {
     (void)state;
-    double loss, worst = pipe_check(NEUS_GRADIENT_FD6, 74, 0, 1, &loss);
+    double loss, worst = pipe_check(NEUS_GRADIENT_FD6, 74, 0, NSR_ENCODING_VOLUMES, &loss);
     printf("whole loss with feature volumes, 6-tap FD and normal smoothness (loss %.4f): worst relative error %.3g\n",
            loss, worst);
     assert_true(worst < 1e-5);
 }
 
+static void test_pipeline_hash_fd(void **state)
+{
+    (void)state;
+    double loss, worst = pipe_check(NEUS_GRADIENT_FD, 75, 0, NSR_ENCODING_HASH, &loss);
+    printf("whole loss with a hash grid and the tetrahedral FD gradient (loss %.4f): worst relative error %.3g\n", loss,
+           worst);
+    assert_true(worst < 1e-5);
+}
+
 /* The volume encoding alone: dL/dx and dL/dV of L = Σ c ⊙ out against differences (points inside
  * the box and outside it, where the clamp holds), and the TV term's gradient. */
+/* Σ c·out of an encoding at x (N rows). */
+static double encoding_dot(const nsr_encoding *e, const param_set *p, const real *x, int N, const real *c, real *out)
+{
+    e->ops->forward(e, p, x, N, out);
+    double dot = 0;
+    for (int j = 0; j < N * nsr_encoding_n_out(e); ++j) dot += c[j] * out[j];
+    return dot;
+}
+
+/* Central differences of Σ c·out against the encoding's backward: worst relative errors of dL/dx
+ * and dL/dθ (every table entry). */
+static void check_encoding_backward(const nsr_encoding *e, param_set *p, real *x, int N, const real *c, real *out,
+                                    double *worst_x, double *worst_v)
+{
+    real gx[64 * 3];
+    assert_true(N <= 64);
+    e->ops->forward(e, p, x, N, out);
+    params_zero_grads(p);
+    e->ops->backward(e, p, x, out, N, c, gx, 1);
+    const double h = 1e-6, sx = largest(gx, N * 3), sv = largest(p->grads, p->count);
+    *worst_x = *worst_v = 0;
+    for (int i = 0; i < N * 3; ++i) {
+        real saved = x[i];
+        x[i] = saved + h;
+        double up = encoding_dot(e, p, x, N, c, out);
+        x[i] = saved - h;
+        double down = encoding_dot(e, p, x, N, c, out);
+        x[i] = saved;
+        *worst_x = fmax(*worst_x, relative_error(gx[i], (up - down) / (2 * h), sx));
+    }
+    for (size_t i = 0; i < p->count; ++i) {
+        real saved = p->values[i];
+        p->values[i] = saved + h;
+        double up = encoding_dot(e, p, x, N, c, out);
+        p->values[i] = saved - h;
+        double down = encoding_dot(e, p, x, N, c, out);
+        p->values[i] = saved;
+        *worst_v = fmax(*worst_v, relative_error(p->grads[i], (up - down) / (2 * h), sv));
+    }
+}
+
 static void test_volume_encoding(void **state)
 {
     (void)state;
@@ -595,39 +649,12 @@ static void test_volume_encoding(void **state)
     nsr_encoding_init(&e, &p, &rng);
     const int W = nsr_encoding_n_out(&e);
     assert_int_equal(W, 15 + 3 * 3);
-    real x[N * 3], c[N * 24], out[N * 24], gx[N * 3];
+    real x[N * 3], c[N * 24], out[N * 24];
     for (int i = 0; i < N * 3; ++i) x[i] = uniform(&rng, -0.97, 0.97);
     x[3 * 5] = 1.3; /* outside the box: clamped along x */
     for (int i = 0; i < N * W; ++i) c[i] = rng_normal(&rng);
-    e.ops->forward(&e, &p, x, N, out);
-    params_zero_grads(&p);
-    e.ops->backward(&e, &p, x, out, N, c, gx, 1);
-    const double h = 1e-6;
-    double worst_x = 0, worst_v = 0, sx = largest(gx, N * 3), sv = largest(p.grads, p.count);
-    for (int i = 0; i < N * 3; ++i) {
-        real saved = x[i];
-        double up = 0, down = 0;
-        x[i] = saved + h;
-        e.ops->forward(&e, &p, x, N, out);
-        for (int j = 0; j < N * W; ++j) up += c[j] * out[j];
-        x[i] = saved - h;
-        e.ops->forward(&e, &p, x, N, out);
-        for (int j = 0; j < N * W; ++j) down += c[j] * out[j];
-        x[i] = saved;
-        worst_x = fmax(worst_x, relative_error(gx[i], (up - down) / (2 * h), sx));
-    }
-    for (size_t i = 0; i < p.count; ++i) {
-        real saved = p.values[i];
-        double up = 0, down = 0;
-        p.values[i] = saved + h;
-        e.ops->forward(&e, &p, x, N, out);
-        for (int j = 0; j < N * W; ++j) up += c[j] * out[j];
-        p.values[i] = saved - h;
-        e.ops->forward(&e, &p, x, N, out);
-        for (int j = 0; j < N * W; ++j) down += c[j] * out[j];
-        p.values[i] = saved;
-        worst_v = fmax(worst_v, relative_error(p.grads[i], (up - down) / (2 * h), sv));
-    }
+    double worst_x, worst_v;
+    check_encoding_backward(&e, &p, x, N, c, out, &worst_x, &worst_v);
     /* a vertex of the grid reads its value exactly */
     real corner[3] = {-1, 1, -1}, o[24];
     e.ops->forward(&e, &p, corner, 1, o);
@@ -636,6 +663,7 @@ static void test_volume_encoding(void **state)
     assert_true(fabs(o[15 + 6] - V2[((size_t)0 * r2 + (r2 - 1)) * r2 * 3]) < 1e-15);
     /* TV */
     params_zero_grads(&p);
+    const double h = 1e-6;
     double tv = nsr_volume_tv(&e, &p, 0.7, 1), worst_tv = 0, stv = largest(p.grads, p.count);
     for (size_t i = 0; i < p.count; ++i) {
         real saved = p.values[i];
@@ -649,6 +677,49 @@ static void test_volume_encoding(void **state)
     printf("feature volumes (3 of 2, 4, 9; %zu values): dL/dx %.3g, dL/dV %.3g; TV %.4f, dTV/dV %.3g\n", p.count, worst_x,
            worst_v, tv, worst_tv);
     assert_true(worst_x < 1e-6 && worst_v < 1e-6 && worst_tv < 1e-6 && tv > 0);
+    params_free(&p);
+    nsr_encoding_free(&e);
+}
+
+/* Instant-NGP's hash grid with a 32-row table: level 0 (3³ = 27 vertices) is dense, levels 1 and 2
+ * (6³, 12³) hash, so rows collide and their gradients sum.  A vertex of a hashed level reads the
+ * row of Instant-NGP's spatial hash, written out here independently. */
+static void test_hash_encoding(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    nsr_hash_config hc = {.levels = 3, .features = 2, .log2_table = 5, .res_min = 3, .res_max = 12, .pe_freqs = 1,
+                          .init_scale = 0.5};
+    param_set p;
+    params_init(&p);
+    nsr_encoding e;
+    assert_int_equal(nsr_encoding_hash(&e, &p, &hc, 1), 0);
+    assert_int_equal(params_allocate(&p), 0);
+    assert_int_equal(nsr_volume_resolution(&e, 0), 3);
+    assert_int_equal(nsr_volume_resolution(&e, 1), 6); /* ⌊3·(12/3)^½⌋ */
+    assert_int_equal(nsr_volume_resolution(&e, 2), 12);
+    assert_int_equal((int)p.tensors[nsr_volume_tensor(&e, 0)].shape[0], 27);
+    assert_int_equal((int)p.tensors[nsr_volume_tensor(&e, 2)].shape[0], 32);
+    rng_t rng;
+    rng_seed(&rng, 78, 0);
+    nsr_encoding_init(&e, &p, &rng);
+    const int W = nsr_encoding_n_out(&e);
+    assert_int_equal(W, 9 + 3 * 2);
+    real x[N * 3], c[N * 15], out[N * 15];
+    for (int i = 0; i < N * 3; ++i) x[i] = uniform(&rng, -0.97, 0.97);
+    for (int i = 0; i < N * W; ++i) c[i] = rng_normal(&rng);
+    double worst_x, worst_v;
+    check_encoding_backward(&e, &p, x, N, c, out, &worst_x, &worst_v);
+    /* vertex (i, j, k) = (7, 2, 9) of level 2 (r = 12): x = −1 + 2i/11 */
+    const uint32_t i = 7, j = 2, k = 9, row = (i ^ (j * 2654435761u) ^ (k * 805459861u)) % 32u;
+    real vertex[3] = {-1 + 2.0 * i / 11, -1 + 2.0 * j / 11, -1 + 2.0 * k / 11}, o[15];
+    e.ops->forward(&e, &p, vertex, 1, o);
+    const real *H2 = params_values(&p, nsr_volume_tensor(&e, 2));
+    double vertex_err = fmax(fabs(o[9 + 4] - H2[2 * row]), fabs(o[9 + 5] - H2[2 * row + 1]));
+    printf("hash grid (3 levels of 3, 6, 12; 32-row tables; %zu values): dL/dx %.3g, dL/dθ %.3g; hashed vertex %.2g\n",
+           p.count, worst_x, worst_v, vertex_err);
+    assert_true(worst_x < 1e-5 && worst_v < 1e-5 && vertex_err < 1e-12); /* double FD of sums: ~1e-6 */
+    assert_true(nsr_volume_tv(&e, &p, 1, 0) == 0); /* no TV on hash tables */
     params_free(&p);
     nsr_encoding_free(&e);
 }
@@ -745,7 +816,8 @@ int main(void)
         cmocka_unit_test(test_ray_single),            cmocka_unit_test(test_ray_batch_losses),
         cmocka_unit_test(test_pipeline_analytic),     cmocka_unit_test(test_pipeline_fd),
         cmocka_unit_test(test_pipeline_background),   cmocka_unit_test(test_pipeline_volumes_fd6),
-        cmocka_unit_test(test_volume_encoding),
+        cmocka_unit_test(test_pipeline_hash_fd),
+        cmocka_unit_test(test_volume_encoding),       cmocka_unit_test(test_hash_encoding),
         cmocka_unit_test(test_sdf_gradient_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
