@@ -42,6 +42,26 @@ int eval_sft_chamfer_frame(const mesh *reconstruction, const mesh *truth, size_t
                            const char *mesh_path, const char *gt_path, double *chamfer_x1e4);
 int eval_sft_synthetic_frame(const mesh *reconstruction, const mesh *truth, const char *mesh_path, double metrics[2]);
 
+/* The DTU protocol (steps 1–4 of eval_dtu) on a mesh in memory, against the official layout under
+ * gt_root for `scan`; mesh_name names the mesh in messages.  With error_map, that PLY is written:
+ * the mesh coloured by distance to the STL points (error_map_max mm at the top of the scale).
+ * The neus job calls it at its end when eval.dtu_gt is set. */
+typedef struct {
+    double density, patch, max_dist; /* 0.2, 60, 20 mm */
+    uint64_t seed;                   /* of the thinning's shuffle */
+    const char *error_map;           /* NULL: none */
+    double error_map_max;            /* 5 mm */
+} eval_dtu_options;
+typedef struct {
+    double accuracy, completeness, overall; /* mm */
+    size_t sampled, thinned, in_box;        /* points */
+} eval_dtu_result;
+void eval_dtu_options_default(eval_dtu_options *o);
+int eval_dtu_mesh(const mesh *reconstruction, const char *mesh_name, const char *gt_root, long scan,
+                  const eval_dtu_options *o, eval_dtu_result *out);
+/* 0 when the scan's three ground-truth files under gt_root are readable; else -1 naming the first that is not. */
+int eval_dtu_truth_readable(const char *gt_root, long scan);
+
 /* Expand a printf pattern with exactly one integer conversion ("%03d") for frame f. */
 int eval_frame_path(const char *dir, const char *pattern, long frame, char *out, size_t size);
 

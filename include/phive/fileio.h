@@ -38,6 +38,9 @@ int file_read_all(const char *path, char **data, size_t *size);
 int file_tmp_path(const char *path, char *out, size_t size);
 /* The directory part of path: "." when it has none, "/" for "/name". */
 void file_dir_of(const char *path, char *dir, size_t size);
+/* path taken inside dir when it is relative and dir is non-empty ("dir/path"), else path itself;
+ * -1 (with err_set naming `what`) when it does not fit. */
+int file_resolve(const char *dir, const char *path, const char *what, char *out, size_t size);
 
 /* Atomic writer: write to w.file between open and commit/abort. */
 typedef struct {

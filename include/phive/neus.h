@@ -7,7 +7,7 @@
  * the MLPs' GEMMs.
  *
  * ENCODINGS (nsr_encoding: an ops table, for positional encoding now and
- * feature volumes / hash grids later).  An encoding maps x ∈ R³ to
+ * HIVE's feature volumes and Instant-NGP's hash grid).  An encoding maps x ∈ R³ to
  * n_out(e) values per row.  Positional encoding with F frequencies
  * (NeuS get_embedder, include_input, log sampling):
  *   PE(x) = [x, sin(2⁰x), cos(2⁰x), sin(2¹x), cos(2¹x), …, sin(2^{F−1}x), cos(2^{F−1}x)]
@@ -176,8 +176,10 @@ int nsr_encoding_positional(nsr_encoding *e, int n_in, int n_freqs);
  * 2, 4, …, 256).  Tensor "vol<m>" [r_m³ × C] in learning-rate group lr_group_of(r_m): first_group
  * + 0 for r ≤ 16, + 1 for r ≤ 64, + 2 above (HIVE: 1e-2, 1e-3, 1e-4).  The point x always leads
  * the output, so the SDF network's geometric initialisation sees it (the volumes' first-layer
- * weights start at zero and their values at N(0, init_std²)).  Backward scatters dL/dV (serial
- * per volume, or atomic adds); no jvp: the SDF gradient through volumes is finite differences. */
+ * weights start at zero and their values at N(0, init_std²)).  Lookups and the backward scatter
+ * go through the rows in Morton order of their points (cache reuse); each volume's scatter is one
+ * thread's, so dL/dV sums in the same order for any thread count.  No jvp: the SDF gradient
+ * through volumes is finite differences. */
 #define NSR_MAX_VOLUMES 12
 typedef struct {
     int n_volumes;     /* M: 8 */

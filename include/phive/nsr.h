@@ -25,6 +25,8 @@ extern const job_type nsr_neus_job; /* NeuS on a NeuS-layout data set (src/nsr/n
 /* neus_job.c: the model a validated neus config describes (model.* keys): declares its tensors
  * in p (lr group 0) and allocates them; initialise or load the values next. */
 int neus_job_model(const config *cfg, neus_model *m, param_set *p);
+/* The neus job's data set directory: data.root, inside data.collection when relative. */
+int neus_data_root(const config *cfg, char *out, size_t size);
 
 /* neus_mesh.c: marching cubes of the SDF's zero level on a res³ grid (res ≥ 2, x fastest) over
  * [−1.01, 1.01]³ of the normalised frame, mapped to world by scale_mat0 (row-major 4×4,

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "phive/errors.h"
+#include "phive/fileio.h"
 #include "phive/log.h"
 #include "phive/nsr.h"
 #include "phive/petsc_env.h"
@@ -253,13 +254,29 @@ int cmd_sweep(int argc, char **argv, dist_ctx *d)
     return exit_code(totals[RUN_FAILED] > 0, interrupted);
 }
 
+/* DIR/table_<metric>.md to stdout. */
+static int print_table(const char *dir, const char *metric)
+{
+    char path[4200], *text = NULL;
+    size_t size = 0;
+    snprintf(path, sizeof path, "%s/table_%s.md", dir, metric);
+    if (file_read_all(path, &text, &size))
+        return err_context("--print %s: no such table (the sweep's final metrics have one each)", metric);
+    printf("%s: %s\n%.*s", metric, path, (int)size, text);
+    free(text);
+    return 0;
+}
+
 int cmd_report(int argc, char **argv, dist_ctx *d)
 {
-    if (argc != 1) {
-        err_set("usage: phive report DIR");
+    int usage = argc < 1;
+    for (int i = 1; i < argc && !usage; i += 2) usage = strcmp(argv[i], "--print") || i + 1 >= argc;
+    if (usage) {
+        err_set("usage: phive report DIR [--print METRIC ...]");
         return fail(d, PHIVE_EXIT_USAGE);
     }
     int status = d->world_rank == 0 ? report_write(argv[0]) : 0;
+    for (int i = 2; i < argc && !status && d->world_rank == 0; i += 2) status = print_table(argv[0], argv[i]);
     MPI_Bcast(&status, 1, MPI_INT, 0, d->world);
     return status ? fail(d, PHIVE_EXIT_FAILED) : PHIVE_EXIT_OK;
 }

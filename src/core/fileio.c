@@ -80,6 +80,14 @@ void file_dir_of(const char *path, char *dir, size_t size)
         snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
+int file_resolve(const char *dir, const char *path, const char *what, char *out, size_t size)
+{
+    const int inside = path[0] != '/' && dir && dir[0];
+    if ((size_t)snprintf(out, size, "%s%s%s", inside ? dir : "", inside ? "/" : "", path) >= size)
+        return err_set("%s: path too long", what);
+    return 0;
+}
+
 /* ------------------------------------------------------------ durability */
 
 /* Directories may refuse fsync (EINVAL, EROFS), which is fine. */

@@ -16,10 +16,12 @@
  * Official file layout under eval.gt: Points/stl/stl{scan:03d}_total.ply,
  * ObsMask/ObsMask{scan}_10.mat (ObsMask, BB, Res), ObsMask/Plane{scan}.mat (P).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "phive/array_io.h"
 #include "phive/errors.h"
@@ -98,14 +100,33 @@ typedef struct {
     mesh stl;
 } dtu_truth;
 
-static int load_truth(const config *cfg, dtu_truth *t)
+/* The official files of a scan: STL points, ObsMask, plane. */
+typedef struct {
+    char stl[4400], obs[4400], plane[4400];
+} truth_paths;
+
+static void paths_of(const char *root, long scan, truth_paths *p)
 {
-    const char *root = config_str(cfg, "eval.gt");
-    long scan = config_int(cfg, "eval.scan");
-    char stl[4096], obs[4096], plane[4096];
-    snprintf(stl, sizeof stl, "%s/Points/stl/stl%03ld_total.ply", root, scan);
-    snprintf(obs, sizeof obs, "%s/ObsMask/ObsMask%ld_10.mat", root, scan);
-    snprintf(plane, sizeof plane, "%s/ObsMask/Plane%ld.mat", root, scan);
+    snprintf(p->stl, sizeof p->stl, "%s/Points/stl/stl%03ld_total.ply", root, scan);
+    snprintf(p->obs, sizeof p->obs, "%s/ObsMask/ObsMask%ld_10.mat", root, scan);
+    snprintf(p->plane, sizeof p->plane, "%s/ObsMask/Plane%ld.mat", root, scan);
+}
+
+int eval_dtu_truth_readable(const char *gt_root, long scan)
+{
+    truth_paths p;
+    paths_of(gt_root, scan, &p);
+    const char *files[] = {p.stl, p.obs, p.plane};
+    for (int k = 0; k < 3; ++k)
+        if (access(files[k], R_OK)) return err_set("cannot read %s: %s", files[k], strerror(errno));
+    return 0;
+}
+
+static int load_truth(const char *root, long scan, dtu_truth *t)
+{
+    truth_paths paths;
+    paths_of(root, scan, &paths);
+    const char *stl = paths.stl, *obs = paths.obs, *plane = paths.plane;
     if (mat_read(obs, "ObsMask", &t->obs_mask) || mat_read(obs, "BB", &t->bb) || mat_read(obs, "Res", &t->res) ||
         mat_read(plane, "P", &t->plane) || mesh_read(stl, &t->stl))
         return -1;
@@ -149,70 +170,91 @@ static size_t crop_to_box(const dtu_truth *t, double patch, float *points, size_
     return kept;
 }
 
-static int eval_dtu_run(job_ctx *ctx)
+void eval_dtu_options_default(eval_dtu_options *o)
 {
-    const config *cfg = ctx->cfg;
-    double density = config_real(cfg, "eval.density");
+    *o = (eval_dtu_options){.density = 0.2, .patch = 60, .max_dist = 20, .seed = 0, .error_map = NULL,
+                            .error_map_max = 5};
+}
+
+int eval_dtu_mesh(const mesh *reconstruction, const char *mesh_name, const char *gt_root, long scan,
+                  const eval_dtu_options *o, eval_dtu_result *out)
+{
     dtu_truth truth = {0};
-    mesh reconstruction;
     point_buffer samples = {0};
     uint8_t *keep = NULL, *in_mask = NULL, *above = NULL;
-    mesh_init(&reconstruction);
     mesh_init(&truth.stl);
     ndarray_init(&truth.obs_mask), ndarray_init(&truth.bb), ndarray_init(&truth.res), ndarray_init(&truth.plane);
-    double start = wall_time();
-    int status = load_truth(cfg, &truth) || mesh_read(config_str(cfg, "eval.mesh"), &reconstruction) ||
-                 mesh_clean_configured(&reconstruction, cfg, &ctx->final) ||
-                 sample_dtu(&reconstruction, density, &samples);
-    size_t n_thin = 0;
+    memset(out, 0, sizeof *out);
+    int status = load_truth(gt_root, scan, &truth) || sample_dtu(reconstruction, o->density, &samples);
     if (!status && !(keep = malloc(samples.n ? samples.n : 1))) status = err_set("out of memory");
-    if (!status) status = points_thin_radius(samples.points, samples.n, density, (uint64_t)config_int(cfg, "job.seed"),
-                                             keep, &n_thin);
+    if (!status) status = points_thin_radius(samples.points, samples.n, o->density, o->seed, keep, &out->thinned);
     if (!status) { /* compact the thinned points in their original order */
         size_t k = 0;
         for (size_t i = 0; i < samples.n; ++i)
             if (keep[i]) memmove(samples.points + 3 * k++, samples.points + 3 * i, 3 * sizeof(float));
-        in_mask = malloc(n_thin ? n_thin : 1);
+        in_mask = malloc(out->thinned ? out->thinned : 1);
         above = malloc(truth.stl.n_vertices ? truth.stl.n_vertices : 1);
         if (!in_mask || !above) status = err_set("out of memory");
     }
-    chamfer_dtu_result result;
-    size_t n_box = 0;
+    out->sampled = samples.n;
     if (!status) {
-        n_box = crop_to_box(&truth, config_real(cfg, "eval.patch"), samples.points, n_thin, in_mask);
+        out->in_box = crop_to_box(&truth, o->patch, samples.points, out->thinned, in_mask);
         const double *P = truth.plane.data;
         for (size_t i = 0; i < truth.stl.n_vertices; ++i) {
             const float *s = truth.stl.positions + 3 * i;
             above[i] = P[0] * s[0] + P[1] * s[1] + P[2] * s[2] + P[3] > 0;
         }
-        if (n_box == 0) status = err_set("%s: no sampled point lies in the evaluation box", config_str(cfg, "eval.mesh"));
+        if (out->in_box == 0) status = err_set("%s: no sampled point lies in the evaluation box", mesh_name);
     }
+    chamfer_dtu_result result;
     if (!status)
-        status = chamfer_dtu(samples.points, n_box, in_mask, truth.stl.positions, truth.stl.n_vertices, above,
-                             config_real(cfg, "eval.max_dist"), &result);
-    if (!status)
-        status = metrics_set(&ctx->final, "accuracy_mm", result.accuracy) ||
-                 metrics_set(&ctx->final, "completeness_mm", result.completeness) ||
-                 metrics_set(&ctx->final, "overall_mm", result.overall) ||
-                 metrics_set(&ctx->final, "points_sampled", (double)samples.n) ||
-                 metrics_set(&ctx->final, "points_thinned", (double)n_thin) ||
-                 metrics_set(&ctx->final, "points_in_box", (double)n_box) ||
-                 metrics_set(&ctx->final, "seconds", wall_time() - start);
-    if (!status && config_bool(cfg, "eval.error_map") && ctx->dist->group_rank == 0) {
-        char path[4200];
-        job_path(ctx, "error_map.ply", path, sizeof path);
-        status = visual_mesh_error_map(&reconstruction, truth.stl.positions, truth.stl.n_vertices,
-                                       config_real(cfg, "eval.error_map_max"), path);
-    }
-    if (!status && ctx->dist->group_rank == 0)
-        log_info("%s: DTU scan %ld: accuracy %.4f, completeness %.4f, overall %.4f mm (%zu points after thinning)",
-                 ctx->id, config_int(cfg, "eval.scan"), result.accuracy, result.completeness, result.overall, n_thin);
+        status = chamfer_dtu(samples.points, out->in_box, in_mask, truth.stl.positions, truth.stl.n_vertices, above,
+                             o->max_dist, &result);
+    if (!status) out->accuracy = result.accuracy, out->completeness = result.completeness, out->overall = result.overall;
+    if (!status && o->error_map)
+        status = visual_mesh_error_map(reconstruction, truth.stl.positions, truth.stl.n_vertices, o->error_map_max,
+                                       o->error_map);
     free(keep);
     free(in_mask);
     free(above);
     free(samples.points);
-    mesh_free(&reconstruction);
     free_truth(&truth);
+    return status ? -1 : 0;
+}
+
+static int eval_dtu_run(job_ctx *ctx)
+{
+    const config *cfg = ctx->cfg;
+    eval_dtu_options o = {.density = config_real(cfg, "eval.density"),
+                          .patch = config_real(cfg, "eval.patch"),
+                          .max_dist = config_real(cfg, "eval.max_dist"),
+                          .seed = (uint64_t)config_int(cfg, "job.seed"),
+                          .error_map_max = config_real(cfg, "eval.error_map_max")};
+    char error_map[4200];
+    if (config_bool(cfg, "eval.error_map") && ctx->dist->group_rank == 0) {
+        job_path(ctx, "error_map.ply", error_map, sizeof error_map);
+        o.error_map = error_map;
+    }
+    const char *mesh_path = config_str(cfg, "eval.mesh");
+    const long scan = config_int(cfg, "eval.scan");
+    mesh reconstruction;
+    mesh_init(&reconstruction);
+    eval_dtu_result r;
+    double start = wall_time();
+    int status = mesh_read(mesh_path, &reconstruction) || mesh_clean_configured(&reconstruction, cfg, &ctx->final) ||
+                 eval_dtu_mesh(&reconstruction, mesh_path, config_str(cfg, "eval.gt"), scan, &o, &r);
+    if (!status)
+        status = metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||
+                 metrics_set(&ctx->final, "completeness_mm", r.completeness) ||
+                 metrics_set(&ctx->final, "overall_mm", r.overall) ||
+                 metrics_set(&ctx->final, "points_sampled", (double)r.sampled) ||
+                 metrics_set(&ctx->final, "points_thinned", (double)r.thinned) ||
+                 metrics_set(&ctx->final, "points_in_box", (double)r.in_box) ||
+                 metrics_set(&ctx->final, "seconds", wall_time() - start);
+    if (!status && ctx->dist->group_rank == 0)
+        log_info("%s: DTU scan %ld: accuracy %.4f, completeness %.4f, overall %.4f mm (%zu points after thinning)",
+                 ctx->id, scan, r.accuracy, r.completeness, r.overall, r.thinned);
+    mesh_free(&reconstruction);
     return status ? -1 : JOB_COMPLETE;
 }
 

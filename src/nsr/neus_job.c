@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 
 #include "phive/errors.h"
+#include "phive/eval.h"
+#include "phive/fileio.h"
 #include "phive/image.h"
 #include "phive/log.h"
 #include "phive/mesh.h"
@@ -44,6 +46,7 @@
 
 static const cfg_spec neus_schema[] = {
     {"data.root", CFG_STRING, NULL, 0, -1, NULL, "NeuS-layout data directory (image/, mask/, cameras_sphere.npz)"},
+    {"data.collection", CFG_STRING, "", 0, -1, NULL, "directory a relative data.root is taken from (empty: the working directory)"},
     {"data.cameras", CFG_STRING, NSR_CAMERAS_DEFAULT, 0, -1, NULL, "camera npz inside data.root"},
     {"data.downscale", CFG_INT, "1", 1, 64, NULL, "integer image downscale (box average)"},
     {"data.test_every", CFG_INT, "7", 0, 1000, NULL, "views i % test_every == 0 are held out (0: none)"},
@@ -110,6 +113,10 @@ static const cfg_spec neus_schema[] = {
     {"eval.render_views", CFG_INT, "1", 0, 1000, NULL, "held-out views rendered in full at each evaluation (0: none)"},
     {"eval.render_downscale", CFG_INT, "4", 1, 64, NULL, "extra downscale of those renders (over data.downscale)"},
     {"mesh.resolution", CFG_INT, "512", 0, 2048, NULL, "marching-cubes grid over [-1.01, 1.01]^3 (0: no mesh)"},
+    {"eval.dtu_gt", CFG_STRING, "", 0, -1, NULL,
+     "DTU-layout ground truth (Points/stl, ObsMask; relative: inside the data set, as phive synth scene's gt): "
+     "the mesh is scored at the end (accuracy_mm, ...; no cleaning)"},
+    {"eval.dtu_scan", CFG_INT, "1", 1, 1000, NULL, "scan number of eval.dtu_gt"},
     {NULL, CFG_STRING, NULL, 0, 0, NULL, NULL},
 };
 
@@ -130,6 +137,8 @@ typedef struct {
     rng_t rng;
     neus_workspace ws;
     int capacity; /* workspace rays */
+    char root[4096];    /* the data set (neus_data_root) */
+    char dtu_gt[4200];  /* eval.dtu_gt resolved, or "" */
     nsr_rays rays;
 } neus_job;
 
@@ -181,6 +190,11 @@ int neus_job_model(const config *cfg, neus_model *m, param_set *p)
     return neus_model_declare(m, p, &mc, 0) || params_allocate(p) ? -1 : 0;
 }
 
+int neus_data_root(const config *cfg, char *out, size_t size)
+{
+    return file_resolve(config_str(cfg, "data.collection"), config_str(cfg, "data.root"), "data.root", out, size);
+}
+
 static int setup(neus_job *s, const job_ctx *ctx)
 {
     const config *cfg = ctx->cfg;
@@ -200,7 +214,8 @@ static int setup(neus_job *s, const job_ctx *ctx)
     nsr_dataset_options dopt = {.cameras = config_str(cfg, "data.cameras"),
                                 .downscale = (int)config_int(cfg, "data.downscale"),
                                 .split = NSR_SPLIT_ALL};
-    const char *root = config_str(cfg, "data.root");
+    if (neus_data_root(cfg, s->root, sizeof s->root)) return -1;
+    const char *root = s->root;
     if (nsr_dataset_load(root, &dopt, &s->ds)) return err_context("data.root = %s", root);
     s->train_views = malloc((size_t)s->ds.n_views * sizeof(int));
     s->test_views = malloc((size_t)s->ds.n_views * sizeof(int));
@@ -219,6 +234,12 @@ static int setup(neus_job *s, const job_ctx *ctx)
     if (ctx->dist->group_rank == 0)
         log_info("%s: %s: %d views of %d x %d (downscale %d): %d training, %d held out", ctx->id, root,
                  s->ds.n_views, s->ds.width, s->ds.height, s->ds.downscale, s->n_train, s->n_test);
+
+    if (*config_str(cfg, "eval.dtu_gt")) { /* found now, not after training: the files the end of the job reads */
+        if (file_resolve(root, config_str(cfg, "eval.dtu_gt"), "eval.dtu_gt", s->dtu_gt, sizeof s->dtu_gt)) return -1;
+        if (eval_dtu_truth_readable(s->dtu_gt, config_int(cfg, "eval.dtu_scan")))
+            return err_context("eval.dtu_gt = %s", config_str(cfg, "eval.dtu_gt"));
+    }
 
     if (neus_job_model(cfg, &s->model, &s->params)) return -1;
     neus_model_init(&s->model, &s->params, &s->rng);
@@ -392,6 +413,20 @@ static int write_mesh(neus_job *s, job_ctx *ctx, int res)
     if (!status) {
         log_info("%s: mesh %s: %zu vertices, %zu faces", ctx->id, path, out.n_vertices, out.n_faces);
         status = metrics_set(&ctx->final, "mesh_faces", (double)out.n_faces);
+    }
+    const char *gt = s->dtu_gt;
+    if (!status && *gt) { /* score the mesh: the sweeps' tables get accuracy and completeness */
+        eval_dtu_options o;
+        eval_dtu_options_default(&o);
+        o.seed = (uint64_t)config_int(ctx->cfg, "job.seed");
+        eval_dtu_result r;
+        const long scan = config_int(ctx->cfg, "eval.dtu_scan");
+        status = eval_dtu_mesh(&out, path, gt, scan, &o, &r) || metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||
+                 metrics_set(&ctx->final, "completeness_mm", r.completeness) ||
+                 metrics_set(&ctx->final, "overall_mm", r.overall);
+        if (!status)
+            log_info("%s: DTU protocol against %s (scan %ld): accuracy %.4f, completeness %.4f, overall %.4f mm", ctx->id,
+                     gt, scan, r.accuracy, r.completeness, r.overall);
     }
     mesh_free(&out);
     return status ? -1 : 0;

@@ -124,7 +124,8 @@ static int job_scale_mat(const config *cfg, double scale_mat0[16])
                                 .split = NSR_SPLIT_ALL,
                                 .cameras_only = 1};
     nsr_dataset ds;
-    const char *root = config_str(cfg, "data.root");
+    char root[4096];
+    if (neus_data_root(cfg, root, sizeof root)) return -1;
     if (nsr_dataset_load(root, &dopt, &ds)) return err_context("data.root = %s", root);
     memcpy(scale_mat0, ds.scale_mat0, sizeof ds.scale_mat0);
     nsr_dataset_free(&ds);

@@ -3,6 +3,7 @@
  * (kernels/nsr_volume.h) whose features follow PE(x); they differ in their tables (dense r³ or
  * hashed), initialisation and learning-rate groups, and TV applies to the dense volumes only. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,45 +46,90 @@ static int vol_n_out(const nsr_encoding *e)
     return s->n_pe + s->n_grids * s->channels;
 }
 
+/* ---- lookup order ------------------------------------------------------------------------------ */
+
+/* 10-bit coordinate of x ∈ [−1, 1] (clamped), its bits spread to every third position. */
+static uint32_t morton_axis(real x)
+{
+    real u = (x + 1) * (real)511.5;
+    uint32_t v = u <= 0 ? 0u : (u >= 1023 ? 1023u : (uint32_t)u);
+    v = (v | (v << 16)) & 0x030000FFu;
+    v = (v | (v << 8)) & 0x0300F00Fu;
+    v = (v | (v << 4)) & 0x030C30C3u;
+    return (v | (v << 2)) & 0x09249249u;
+}
+
+/* The rows in Morton order of their points (LSD radix sort, 3 × 10 bits, stable): consecutive
+ * lookups then share cache lines in every grid, the FD taps of a sample and neighbouring samples
+ * of a ray included, which the renderer's row layout (taps R rows apart) does not give.  NULL when
+ * out of memory: the callers then go in row order (the same results, slower). */
+static int *morton_order(const real *x, int rows)
+{
+    uint32_t *key_block = malloc(2 * (size_t)rows * sizeof *key_block);
+    int *order_block = malloc(2 * (size_t)rows * sizeof *order_block);
+    if (!key_block || !order_block) {
+        free(key_block), free(order_block);
+        return NULL;
+    }
+    uint32_t *key = key_block, *key_next = key_block + rows;
+    int *order = order_block, *order_next = order_block + rows;
+    for (int r = 0; r < rows; ++r) {
+        const real *p = x + 3 * (size_t)r;
+        key[r] = morton_axis(p[0]) | morton_axis(p[1]) << 1 | morton_axis(p[2]) << 2;
+        order[r] = r;
+    }
+    for (int shift = 0; shift < 30; shift += 10) {
+        int count[1025] = {0};
+        for (int r = 0; r < rows; ++r) ++count[((key[r] >> shift) & 1023u) + 1];
+        for (int b = 0; b < 1024; ++b) count[b + 1] += count[b];
+        for (int r = 0; r < rows; ++r) {
+            int at = count[(key[r] >> shift) & 1023u]++;
+            key_next[at] = key[r], order_next[at] = order[r];
+        }
+        uint32_t *tk = key;
+        key = key_next, key_next = tk;
+        int *to = order;
+        order = order_next, order_next = to;
+    }
+    if (order != order_block) memcpy(order_block, order, (size_t)rows * sizeof *order);
+    free(key_block);
+    return order_block;
+}
+
 static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x, int rows, real *out)
 {
     const volume_state *s = state_of(e);
     const int width = vol_n_out(e), C = s->channels, M = s->n_grids;
+    int *order = morton_order(x, rows);
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
-    for (int r = 0; r < rows; ++r) {
+    for (int i = 0; i < rows; ++i) {
+        const int r = order ? order[i] : i;
         const real *xr = x + 3 * (size_t)r;
         real *o = out + (size_t)r * width;
         positional_encoding(xr, 3, s->pe_freqs, o);
         for (int m = 0; m < M; ++m)
             volume_lookup(params_values(p, s->tensor[m]), s->res[m], s->table[m], C, xr, o + s->n_pe + m * C);
     }
+    free(order);
 }
 
-/* dL/dV_m += Σ_rows w_corner · dL/d(out_m): rows in order within a thread; threads add atomically. */
-static void scatter_volume(const volume_state *s, param_set *p, int m, const real *x, int rows, const real *grad_out,
-                           int width)
+/* dL/dV_m += Σ_rows w_corner · dL/d(out_m), the rows in the given order. */
+static void scatter_volume(const volume_state *s, param_set *p, int m, const real *x, const int *order, int rows,
+                           const real *grad_out, int width)
 {
     const int C = s->channels, r = s->res[m];
     const long table = s->table[m];
     real *G = params_grads(p, s->tensor[m]);
-    const int threads = PAR_THREADS;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && (rows > 4096))
     for (int i = 0; i < rows; ++i) {
+        const int row = order ? order[i] : i;
         int base[3];
         real t[3], dt[3];
-        volume_cell(x + 3 * (size_t)i, r, base, t, dt);
-        const real *g = grad_out + (size_t)i * width + s->n_pe + m * C;
+        volume_cell(x + 3 * (size_t)row, r, base, t, dt);
+        const real *g = grad_out + (size_t)row * width + s->n_pe + m * C;
         for (int c = 0; c < 8; ++c) {
             real w;
             real *v = G + volume_corner(base, t, r, table, c, &w) * C;
-            for (int k = 0; k < C; ++k) {
-                if (threads > 1) {
-#pragma omp atomic
-                    v[k] += w * g[k];
-                } else {
-                    v[k] += w * g[k];
-                }
-            }
+            for (int k = 0; k < C; ++k) v[k] += w * g[k];
         }
     }
 }
@@ -104,8 +150,12 @@ static void vol_backward(const nsr_encoding *e, param_set *p, const real *x, con
                                      g + s->n_pe + m * C, gx);
         }
     }
-    if (accumulate_params)
-        for (int m = 0; m < M; ++m) scatter_volume(s, p, m, x, rows, grad_out, width);
+    if (!accumulate_params) return;
+    /* each grid is one thread's: no atomics, and the sums are in the same order for any thread count */
+    int *order = morton_order(x, rows);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
+    for (int m = 0; m < M; ++m) scatter_volume(s, p, m, x, order, rows, grad_out, width);
+    free(order);
 }
 
 static const nsr_encoding_ops volume_ops = {
@@ -222,31 +272,37 @@ int nsr_volume_tensor(const nsr_encoding *e, int m)
 }
 
 /* TV of one volume: mean over the (r − 1)³ voxels with all three forward neighbours of
- * sqrt(Σ_channels Σ_axes (V_{+axis} − V)² + 1e-12) (the 1e-12 keeps the gradient finite at 0). */
+ * sqrt(Σ_channels Σ_axes (V_{+axis} − V)² + 1e-12) (the 1e-12 keeps the gradient finite at 0).
+ * A voxel's gradient touches its own z-slice and the next: the slices go in two parallel sweeps
+ * (even, then odd), so no two threads write the same vertex and each gradient sums in a fixed order. */
 static double volume_tv(const real *V, real *G, int r, int C, double weight)
 {
-    const long cells = (long)(r - 1) * (r - 1) * (r - 1);
+    const long n = r - 1, cells = n * n * n;
     const long stride[3] = {C, (long)r * C, (long)r * r * C};
     double total = 0;
-    for (long q = 0; q < cells; ++q) {
-        long i = q % (r - 1), j = (q / (r - 1)) % (r - 1), k = q / ((long)(r - 1) * (r - 1));
-        long at = ((k * r + j) * r + i) * C;
-        double d2 = 1e-12;
-        for (int a = 0; a < 3; ++a)
-            for (int c = 0; c < C; ++c) {
-                double d = (double)V[at + stride[a] + c] - (double)V[at + c];
-                d2 += d * d;
-            }
-        double len = sqrt(d2);
-        total += len;
-        if (!G) continue;
-        double scale = weight / (cells * len);
-        for (int a = 0; a < 3; ++a)
-            for (int c = 0; c < C; ++c) {
-                real g = (real)(scale * ((double)V[at + stride[a] + c] - (double)V[at + c]));
-                G[at + stride[a] + c] += g;
-                G[at + c] -= g;
-            }
+    for (int parity = 0; parity < 2; ++parity) {
+#pragma omp parallel for schedule(static) reduction(+ : total) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && n > 16)
+        for (long k = parity; k < n; k += 2)
+            for (long j = 0; j < n; ++j)
+                for (long i = 0; i < n; ++i) {
+                    long at = ((k * r + j) * r + i) * C;
+                    double d2 = 1e-12;
+                    for (int a = 0; a < 3; ++a)
+                        for (int c = 0; c < C; ++c) {
+                            double d = (double)V[at + stride[a] + c] - (double)V[at + c];
+                            d2 += d * d;
+                        }
+                    double len = sqrt(d2);
+                    total += len;
+                    if (!G) continue;
+                    double scale = weight / (cells * len);
+                    for (int a = 0; a < 3; ++a)
+                        for (int c = 0; c < C; ++c) {
+                            real g = (real)(scale * ((double)V[at + stride[a] + c] - (double)V[at + c]));
+                            G[at + stride[a] + c] += g;
+                            G[at + c] -= g;
+                        }
+                }
     }
     return total / cells;
 }

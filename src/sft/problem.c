@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "phive/errors.h"
+#include "phive/fileio.h"
 #include "phive/log.h"
 #include "phive/sft.h"
 #include "phive/synth.h"
@@ -133,9 +134,7 @@ static int load_sequence(sft_problem *s, const config *cfg)
     if (config_reals(cfg, "render.background", 3, o.background)) return -1;
     const char *root = config_str(cfg, "data.root"), *collection = config_str(cfg, "data.collection");
     char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s%s%s", root[0] == '/' || !collection[0] ? "" : collection,
-                         root[0] == '/' || !collection[0] ? "" : "/", root) >= sizeof path)
-        return err_set("data.root: path too long");
+    if (file_resolve(collection, root, "data.root", path, sizeof path)) return -1;
     return sft_sequence_load(&s->seq, path, &o);
 }
 

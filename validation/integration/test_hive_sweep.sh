@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# HIVE's synthetic ablation pipeline end to end, tiny: `phive synth scene` writes a relief scene
+# with DTU-format ground truth, a sweep over NeuS, NeuS+Hash and NeuS+HIVE (the base config of
+# jobs/hive_synth_ablation.sweep with small sizes) runs on 2 ranks, every job scores its mesh by
+# the DTU protocol (eval.dtu_gt relative to the data set, data.collection), and `phive report
+# --print` prints the scenes x variants table of overall_mm.  A missing eval.dtu_gt is an error
+# before training.
+source validation/integration/lib.sh
+check "a tiny relief scene"
+"$PHIVE" synth scene configs/synth/relief.ini synth.dir="$TMP/synth/relief" cameras.count=10 cameras.width=48 \
+    cameras.height=36 synth.gt_points=20000 synth.gt_resolution=48 2>"$TMP/log_synth" ||
+    { cat "$TMP/log_synth"; fail "phive synth scene failed"; }
+cat >"$TMP/abl.sweep" <<EOF2
+[sweep]
+name = tiny
+base = $PWD/configs/hive/synth_relief_hive.ini
+scene_key = data.root
+scenes = relief
+[set]
+data.collection = $TMP/synth
+eval.dtu_gt = gt
+train.iterations = 30
+train.batch = 64
+train.warmup = 5
+train.anneal_end = 20
+eval.every = 15
+eval.rays = 128
+eval.render_views = 0
+run.checkpoint_every = 15
+mesh.resolution = 40
+model.sdf_width = 16
+model.sdf_features = 8
+model.color_width = 16
+render.n_samples = 8
+render.n_importance = 8
+render.up_sample_steps = 2
+volumes.count = 3
+volumes.res_min = 4
+volumes.res_max = 16
+volumes.channels = 2
+[variants]
+neus = model.encoding=positional render.gradient=analytic train.tv_weight=0 train.normal_weight=0
+hash = model.encoding=hash render.gradient=fd train.tv_weight=0 train.normal_weight=0 hash.levels=3 hash.res_min=4 hash.res_max=32 hash.log2_table=10
+hive =
+EOF2
+check "the sweep on 2 ranks"
+mpirun -np 2 "$PHIVE" sweep "$TMP/abl.sweep" --out "$TMP/out" 2>"$TMP/log" || { tail -30 "$TMP/log"; fail "sweep failed"; }
+grep -q "DTU protocol against $TMP/synth/relief/gt" "$TMP/log" || fail "no job scored its mesh"
+check "phive report prints the overall_mm table"
+"$PHIVE" report "$TMP/out" --print overall_mm >"$TMP/table" 2>"$TMP/log_report" || { cat "$TMP/log_report"; fail "report failed"; }
+cat "$TMP/table"
+$PY - "$TMP/table" <<'PY'
+import sys
+lines = [l for l in open(sys.argv[1]).read().splitlines() if l.startswith("|")]
+header = [c.strip() for c in lines[0].strip("|").split("|")]
+assert header[1:] == ["neus", "hash", "hive"], header
+row = [c.strip() for c in lines[2].strip("|").split("|")]
+assert row[0] == "relief", row
+values = [float(v) for v in row[1:]]
+# a tiny run: a surface somewhere near the object, scored in mm (the scene's radius is 100 mm)
+assert all(0 < v < 100 for v in values), values
+print("overall_mm:", dict(zip(header[1:], values)))
+PY
+check "bad eval.dtu_gt: an error before training"
+expect_error 1 "eval.dtu_gt.*nowhere/Points/stl/stl001_total.ply" -- "$PHIVE" run configs/hive/synth_relief_neus.ini \
+    data.root="$TMP/synth/relief" eval.dtu_gt=nowhere --out "$TMP/bad"
+expect_error 2 "usage: phive report DIR \[--print METRIC" -- "$PHIVE" report "$TMP/out" --print
+expect_error 1 "table_nosuch.md" -- "$PHIVE" report "$TMP/out" --print nosuch
+echo "PASS"
