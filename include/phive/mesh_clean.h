@@ -111,12 +111,13 @@ int mesh_clean_by_masks(mesh *m, const mesh_clean_options *opt, mesh_clean_stats
     {"eval.clean_rule", CFG_CHOICE, "all", 0, -1, "all|any", "keep vertices in the dilated mask of all/any views"}, \
     {"eval.clean_largest", CFG_BOOL, "true", 0, -1, NULL, "after the masks, keep the largest connected component"}
 
-/* Clean m as the eval.clean* keys say (nothing when eval.clean = none), and
+/* Clean m as the eval.clean* keys say (nothing when eval.clean = none; an empty eval.clean_scene
+ * means default_scene, which may be NULL), and
  * record what happened in `final` (may be NULL) as clean_views,
  * clean_vertices_rejected, clean_faces_rejected, clean_vertices_unseen,
  * clean_faces_removed_largest, clean_vertices, clean_faces, clean_seconds.
  * Fails (naming eval.clean_scene) when clean = masks and no scene is given. */
-int mesh_clean_configured(mesh *m, const config *cfg, metrics *final);
+int mesh_clean_configured(mesh *m, const config *cfg, const char *default_scene, metrics *final);
 
 /* The `eval_clean` job: eval.mesh cleaned as the eval.clean* keys say
  * (clean = masks by default), written to <job dir>/cleaned.ply, with the

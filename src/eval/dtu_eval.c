@@ -241,7 +241,7 @@ static int eval_dtu_run(job_ctx *ctx)
     mesh_init(&reconstruction);
     eval_dtu_result r;
     double start = wall_time();
-    int status = mesh_read(mesh_path, &reconstruction) || mesh_clean_configured(&reconstruction, cfg, &ctx->final) ||
+    int status = mesh_read(mesh_path, &reconstruction) || mesh_clean_configured(&reconstruction, cfg, NULL, &ctx->final) ||
                  eval_dtu_mesh(&reconstruction, mesh_path, config_str(cfg, "eval.gt"), scan, &o, &r);
     if (!status)
         status = metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||

@@ -291,10 +291,11 @@ int mesh_clean_by_masks(mesh *m, const mesh_clean_options *opt, mesh_clean_stats
 
 /* ---- configuration and the eval_clean job -------------------------------- */
 
-int mesh_clean_configured(mesh *m, const config *cfg, metrics *final)
+int mesh_clean_configured(mesh *m, const config *cfg, const char *default_scene, metrics *final)
 {
     if (strcmp(config_str(cfg, "eval.clean"), "masks")) return 0;
     const char *scene = config_str(cfg, "eval.clean_scene");
+    if (!scene[0] && default_scene) scene = default_scene;
     if (!scene[0]) return err_set("eval.clean = masks needs eval.clean_scene (a NeuS scene directory)");
     mesh_clean_options opt = {
         .scene = scene,
@@ -330,7 +331,7 @@ static int eval_clean_run(job_ctx *ctx)
     job_path(ctx, "cleaned.ply", out, sizeof out);
     mesh m;
     mesh_init(&m);
-    int status = mesh_read(path, &m) || mesh_clean_configured(&m, ctx->cfg, &ctx->final);
+    int status = mesh_read(path, &m) || mesh_clean_configured(&m, ctx->cfg, NULL, &ctx->final);
     if (!status && ctx->dist->group_rank == 0) {
         status = mesh_write(out, &m);
         const metric_series *rejected = metrics_find(&ctx->final, "clean_vertices_rejected");

@@ -39,6 +39,7 @@
 #include "phive/image.h"
 #include "phive/log.h"
 #include "phive/mesh.h"
+#include "phive/mesh_clean.h"
 #include "phive/neus.h"
 #include "phive/nsr.h"
 #include "phive/nsr_data.h"
@@ -115,8 +116,10 @@ static const cfg_spec neus_schema[] = {
     {"mesh.resolution", CFG_INT, "512", 0, 2048, NULL, "marching-cubes grid over [-1.01, 1.01]^3 (0: no mesh)"},
     {"eval.dtu_gt", CFG_STRING, "", 0, -1, NULL,
      "DTU-layout ground truth (Points/stl, ObsMask; relative: inside the data set, as phive synth scene's gt): "
-     "the mesh is scored at the end (accuracy_mm, ...; no cleaning)"},
-    {"eval.dtu_scan", CFG_INT, "1", 1, 1000, NULL, "scan number of eval.dtu_gt"},
+     "the mesh is scored at the end (accuracy_mm, ...; after eval.clean)"},
+    {"eval.dtu_scan", CFG_INT, "0", 0, 1000, NULL,
+     "scan number of eval.dtu_gt (0: the number the data set's directory name ends with, as dtu_scan65)"},
+    MESH_CLEAN_SCHEMA("none"), /* before scoring; eval.clean_scene defaults to the data set */
     {NULL, CFG_STRING, NULL, 0, 0, NULL, NULL},
 };
 
@@ -139,6 +142,7 @@ typedef struct {
     int capacity; /* workspace rays */
     char root[4096];    /* the data set (neus_data_root) */
     char dtu_gt[4200];  /* eval.dtu_gt resolved, or "" */
+    long dtu_scan;      /* its scan */
     nsr_rays rays;
 } neus_job;
 
@@ -195,6 +199,22 @@ int neus_data_root(const config *cfg, char *out, size_t size)
     return file_resolve(config_str(cfg, "data.collection"), config_str(cfg, "data.root"), "data.root", out, size);
 }
 
+/* eval.dtu_scan, or with 0 the number ending the data set's directory name (dtu_scan65 → 65). */
+static int dtu_scan_of(const config *cfg, const char *root, long *scan)
+{
+    *scan = config_int(cfg, "eval.dtu_scan");
+    if (*scan > 0) return 0;
+    size_t end = strlen(root);
+    while (end > 0 && root[end - 1] == '/') --end;
+    size_t start = end;
+    while (start > 0 && root[start - 1] >= '0' && root[start - 1] <= '9') --start;
+    if (start == end || end - start > 4)
+        return err_set("eval.dtu_scan = 0, but the data set's name (%s) does not end with a scan number: set eval.dtu_scan",
+                       root);
+    *scan = strtol(root + start, NULL, 10);
+    return 0;
+}
+
 static int setup(neus_job *s, const job_ctx *ctx)
 {
     const config *cfg = ctx->cfg;
@@ -237,7 +257,8 @@ static int setup(neus_job *s, const job_ctx *ctx)
 
     if (*config_str(cfg, "eval.dtu_gt")) { /* found now, not after training: the files the end of the job reads */
         if (file_resolve(root, config_str(cfg, "eval.dtu_gt"), "eval.dtu_gt", s->dtu_gt, sizeof s->dtu_gt)) return -1;
-        if (eval_dtu_truth_readable(s->dtu_gt, config_int(cfg, "eval.dtu_scan")))
+        if (dtu_scan_of(cfg, root, &s->dtu_scan)) return -1;
+        if (eval_dtu_truth_readable(s->dtu_gt, s->dtu_scan))
             return err_context("eval.dtu_gt = %s", config_str(cfg, "eval.dtu_gt"));
     }
 
@@ -420,8 +441,9 @@ static int write_mesh(neus_job *s, job_ctx *ctx, int res)
         eval_dtu_options_default(&o);
         o.seed = (uint64_t)config_int(ctx->cfg, "job.seed");
         eval_dtu_result r;
-        const long scan = config_int(ctx->cfg, "eval.dtu_scan");
-        status = eval_dtu_mesh(&out, path, gt, scan, &o, &r) || metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||
+        const long scan = s->dtu_scan;
+        status = mesh_clean_configured(&out, ctx->cfg, s->root, &ctx->final) ||
+                 eval_dtu_mesh(&out, path, gt, scan, &o, &r) || metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||
                  metrics_set(&ctx->final, "completeness_mm", r.completeness) ||
                  metrics_set(&ctx->final, "overall_mm", r.overall);
         if (!status)

@@ -4,7 +4,7 @@
 # jobs/hive_synth_ablation.sweep with small sizes) runs on 2 ranks, every job scores its mesh by
 # the DTU protocol (eval.dtu_gt relative to the data set, data.collection), and `phive report
 # --print` prints the scenes x variants table of overall_mm.  A missing eval.dtu_gt is an error
-# before training.
+# before training, and so is a scan number that the data set's name does not give.
 source validation/integration/lib.sh
 check "a tiny relief scene"
 "$PHIVE" synth scene configs/synth/relief.ini synth.dir="$TMP/synth/relief" cameras.count=10 cameras.width=48 \
@@ -19,6 +19,7 @@ scenes = relief
 [set]
 data.collection = $TMP/synth
 eval.dtu_gt = gt
+eval.dtu_scan = 1
 train.iterations = 30
 train.batch = 64
 train.warmup = 5
@@ -63,7 +64,9 @@ print("overall_mm:", dict(zip(header[1:], values)))
 PY
 check "bad eval.dtu_gt: an error before training"
 expect_error 1 "eval.dtu_gt.*nowhere/Points/stl/stl001_total.ply" -- "$PHIVE" run configs/hive/synth_relief_neus.ini \
-    data.root="$TMP/synth/relief" eval.dtu_gt=nowhere --out "$TMP/bad"
+    data.root="$TMP/synth/relief" eval.dtu_gt=nowhere eval.dtu_scan=1 --out "$TMP/bad"
+expect_error 1 "eval.dtu_scan = 0.*relief.*does not end with a scan number" -- "$PHIVE" run \
+    configs/hive/synth_relief_neus.ini data.root="$TMP/synth/relief" eval.dtu_gt=gt --out "$TMP/bad"
 expect_error 2 "usage: phive report DIR \[--print METRIC" -- "$PHIVE" report "$TMP/out" --print
 expect_error 1 "table_nosuch.md" -- "$PHIVE" report "$TMP/out" --print nosuch
 echo "PASS"
