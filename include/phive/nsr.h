@@ -16,6 +16,7 @@
 #include "phive/job.h"
 #include "phive/mesh.h"
 #include "phive/neus.h"
+#include "phive/nsr_data.h"
 
 extern const job_type nsr_sdf_job;
 extern const job_type nsr_neus_job; /* NeuS on a NeuS-layout data set (src/nsr/neus_job.c) */
@@ -25,8 +26,10 @@ extern const job_type nsr_neus_job; /* NeuS on a NeuS-layout data set (src/nsr/n
 /* neus_job.c: the model a validated neus config describes (model.* keys): declares its tensors
  * in p (lr group 0) and allocates them; initialise or load the values next. */
 int neus_job_model(const config *cfg, neus_model *m, param_set *p);
-/* The neus job's data set directory: data.root, inside data.collection when relative. */
-int neus_data_root(const config *cfg, char *out, size_t size);
+/* The neus job's data set (data.*: data.root, inside data.collection when relative, into root;
+ * data.format, data.region, data.cameras, data.downscale), every view; cameras_only: no image
+ * decoded. */
+int neus_load_data(const config *cfg, int cameras_only, char *root, size_t root_size, nsr_dataset *ds);
 
 /* neus_mesh.c: marching cubes of the SDF's zero level on a res³ grid (res ≥ 2, x fastest) over
  * [−1.01, 1.01]³ of the normalised frame, mapped to world by scale_mat0 (row-major 4×4,

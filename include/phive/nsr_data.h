@@ -106,7 +106,16 @@ typedef enum { NSR_SPLIT_ALL = 0, NSR_SPLIT_TRAIN = 1, NSR_SPLIT_TEST = 2 } nsr_
  * means NSR_TEST_EVERY) into out (room for n); returns how many. */
 int nsr_split_views(int n, int every, nsr_split split, int *out);
 
+/* Layouts: NeuS/IDR (image/, mask/, a cameras npz) or Strecha's (the EPFL benchmark: *.png
+ * images with <image>.camera beside each, no masks: every mask value 255; the normalised frame is
+ * the world box `region` inscribed in the unit sphere, scale_mat = [h·I c; 0 1], c its centre and
+ * h its half diagonal).  A .camera file holds K (3 rows), radial distortion (3 zeros), R (3 rows,
+ * camera → world), the centre t and the image size: P_world = K [Rᵀ | −Rᵀ t]. */
+typedef enum { NSR_FORMAT_NEUS = 0, NSR_FORMAT_STRECHA = 1 } nsr_format;
+
 typedef struct {
+    nsr_format format;
+    const double *region; /* Strecha: world box min x, y, z, max x, y, z */
     const char *cameras; /* npz file name inside the directory; NULL: NSR_CAMERAS_DEFAULT */
     int downscale;       /* l ≥ 1; 0 means 1 */
     const int *views;    /* load only these view indices (any order, no repeats); NULL: by split */

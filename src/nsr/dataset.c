@@ -12,6 +12,7 @@
 #include "nsr_rays.h"
 #include "phive/array_io.h"
 #include "phive/errors.h"
+#include "phive/fileio.h"
 #include "phive/image.h"
 
 _Static_assert(NSR_CAMERA_REALS == NSR_CAM_SIZE, "packed camera size differs between nsr_data.h and nsr_rays.h");
@@ -295,6 +296,101 @@ static int load_cameras(const char *path, int n, const char *image_dir, const na
     return status;
 }
 
+/* The normalised frame of a Strecha data set: the world box region = (min xyz, max xyz) inscribed in
+ * the unit sphere: scale_mat = [h·I c; 0 1], c the box centre, h its half diagonal. */
+static int region_scale_mat(const char *dir, const double region[6], double S[16])
+{
+    double h2 = 0;
+    memset(S, 0, 16 * sizeof *S);
+    for (int a = 0; a < 3; ++a) {
+        if (!isfinite(region[a]) || !isfinite(region[3 + a]) || !(region[3 + a] > region[a]))
+            return err_set("%s: the region's axis %d runs from %g to %g (need finite min < max)", dir, a, region[a],
+                           region[3 + a]);
+        double half = 0.5 * (region[3 + a] - region[a]);
+        h2 += half * half;
+        S[4 * a + 3] = 0.5 * (region[a] + region[3 + a]);
+    }
+    for (int a = 0; a < 3; ++a) S[5 * a] = sqrt(h2);
+    S[15] = 1;
+    return 0;
+}
+
+/* One Strecha .camera file (EPFL multi-view benchmark): 26 numbers, K (3 rows), radial distortion
+ * (3, must be 0: the images are undistorted), R (3 rows: camera → world), the camera centre t,
+ * then the image width and height; x_image ~ K Rᵀ (X − t).  P (world) into P_world. */
+static int read_strecha_camera(const char *path, int width, int height, double P_world[12])
+{
+    char *text = NULL;
+    size_t size = 0;
+    if (file_read_all(path, &text, &size)) return -1;
+    double v[26];
+    int n = 0;
+    char *at = text, *end;
+    for (; n < 26; ++n) {
+        errno = 0;
+        v[n] = strtod(at, &end);
+        if (end == at) break;
+        if (!isfinite(v[n])) {
+            free(text);
+            return err_set("%s: number %d is not finite", path, n + 1);
+        }
+        at = end;
+    }
+    while (*at == ' ' || *at == '\t' || *at == '\n' || *at == '\r') ++at;
+    const int trailing = *at != '\0';
+    free(text);
+    if (n < 26 || trailing)
+        return err_set("%s: expected 26 numbers (K, distortion, R, centre, width height), %s", path,
+                       n < 26 ? "found fewer" : "found more text after them");
+    const double *K = v, *dist = v + 9, *R = v + 12, *t = v + 21;
+    if (dist[0] != 0 || dist[1] != 0 || dist[2] != 0)
+        return err_set("%s: radial distortion %g %g %g: phive needs undistorted images", path, dist[0], dist[1], dist[2]);
+    if (v[24] != width || v[25] != height)
+        return err_set("%s: the camera is for %g x %g images, its image is %d x %d", path, v[24], v[25], width, height);
+    for (int r = 0; r < 3; ++r) /* K [Rᵀ | −Rᵀ t] */
+        for (int c = 0; c < 4; ++c) {
+            double x = 0;
+            for (int q = 0; q < 3; ++q) {
+                double rt_qc = c < 3 ? R[3 * c + q] : -(R[q] * t[0] + R[3 + q] * t[1] + R[6 + q] * t[2]);
+                x += K[3 * r + q] * rt_qc;
+            }
+            P_world[4 * r + c] = x;
+        }
+    return 0;
+}
+
+/* Every view's camera of a Strecha data set (<image>.camera beside each image), in the normalised
+ * frame of the region. */
+static int load_strecha_cameras(const char *dir, const name_list *images, int width, int height,
+                                const double region[6], nsr_camera *cams, double scale_mat0[16])
+{
+    if (!region) return err_set("%s: a Strecha (EPFL) data set needs a region (data.region)", dir);
+    if (region_scale_mat(dir, region, scale_mat0)) return -1;
+    for (int i = 0; i < images->n; ++i) {
+        char *path = join_path(dir, images->names[i], NULL);
+        size_t n = path ? strlen(path) + 8 : 0;
+        char *camera = path ? malloc(n) : NULL;
+        if (!camera) {
+            free(path);
+            return err_set("%s: out of memory", dir);
+        }
+        snprintf(camera, n, "%s.camera", path);
+        free(path);
+        double Pw[12], P[12];
+        int status = read_strecha_camera(camera, width, height, Pw);
+        for (int r = 0; !status && r < 3; ++r)
+            for (int c = 0; c < 4; ++c) {
+                double x = 0;
+                for (int q = 0; q < 4; ++q) x += (q < 3 ? Pw[4 * r + q] : Pw[4 * r + 3]) * scale_mat0[4 * q + c];
+                P[4 * r + c] = x;
+            }
+        if (!status && nsr_camera_from_projection(P, &cams[i]) < 0) status = err_context("%s", camera);
+        free(camera);
+        if (status) return -1;
+    }
+    return 0;
+}
+
 /* ---- pixels -------------------------------------------------------------- */
 
 /* Sample c of pixel p reduced to 8 bits (16-bit: high byte, as cv2.imread). */
@@ -332,7 +428,7 @@ static int box_reduce(const image *im, const int *src_ch, int n_out, int l, uint
     return 0;
 }
 
-/* Decode view i's image and mask into its (allocated) rgb and mask arrays. */
+/* Decode view i's image and mask (NULL: none, all 255) into its (allocated) rgb and mask arrays. */
 static int load_pixels(const char *image_path, const char *mask_path, int full_w, int full_h, int l, image *buf,
                        uint8_t *rgb, uint8_t *mask)
 {
@@ -342,6 +438,10 @@ static int load_pixels(const char *image_path, const char *mask_path, int full_w
                        full_h);
     static const int gray3[3] = {0, 0, 0}, rgb3[3] = {0, 1, 2};
     if (box_reduce(buf, buf->channels >= 3 ? rgb3 : gray3, 3, l, rgb, image_path) < 0) return -1;
+    if (!mask_path) { /* no masks (Strecha): every pixel is the object's */
+        memset(mask, 255, (size_t)(full_w / l) * (size_t)(full_h / l));
+        return 0;
+    }
     if (image_read_png(mask_path, buf) < 0) return -1;
     if (buf->width != full_w || buf->height != full_h)
         return err_set("%s: decodes to %d x %d, its image is %d x %d", mask_path, buf->width, buf->height, full_w,
@@ -392,18 +492,19 @@ static int check_files(const char *dir, load_state *s, int *width, int *height)
     struct stat st;
     if (stat(dir, &st) != 0) return err_set("%s: cannot open data directory: %s", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return err_set("%s: not a directory", dir);
-    if (list_pngs(s->image_dir, &s->images) < 0 || list_pngs(s->mask_dir, &s->masks) < 0) return -1;
+    if (list_pngs(s->image_dir, &s->images) < 0 || (s->mask_dir && list_pngs(s->mask_dir, &s->masks) < 0)) return -1;
     if (s->images.n == 0) return err_set("%s: no *.png images", s->image_dir);
-    if (s->masks.n != s->images.n)
+    if (s->mask_dir && s->masks.n != s->images.n)
         return err_set("%s: %d masks (*.png) but %s has %d images", s->mask_dir, s->masks.n, s->image_dir, s->images.n);
     int w0 = 0, h0 = 0;
     for (int i = 0; i < s->images.n; ++i) {
         char *ip = join_path(s->image_dir, s->images.names[i], NULL);
-        char *mp = join_path(s->mask_dir, s->masks.names[i], NULL);
-        int w, h, mw, mh, status = 0;
-        if (ip == NULL || mp == NULL) status = err_set("%s: out of memory", dir);
-        else if (png_size(ip, &w, &h) < 0 || png_size(mp, &mw, &mh) < 0) status = -1;
-        else if (i == 0) w0 = w, h0 = h;
+        char *mp = s->mask_dir ? join_path(s->mask_dir, s->masks.names[i], NULL) : NULL;
+        int w = 0, h = 0, mw = 0, mh = 0, status = 0;
+        if (ip == NULL || (s->mask_dir && mp == NULL)) status = err_set("%s: out of memory", dir);
+        else if (png_size(ip, &w, &h) < 0 || (mp && png_size(mp, &mw, &mh) < 0)) status = -1;
+        if (!status && !mp) mw = w, mh = h; /* no masks: nothing to compare */
+        if (!status && i == 0) w0 = w, h0 = h;
         if (!status && (w != w0 || h != h0))
             status = err_set("%s: %d x %d, but %s/%s is %d x %d (all images must have one size)", ip, w, h,
                              s->image_dir, s->images.names[0], w0, h0);
@@ -463,15 +564,20 @@ int nsr_dataset_load(const char *dir, const nsr_dataset_options *opt, nsr_datase
 
     load_state s = {0};
     int status = 0, width = 0, height = 0, n_chosen = 0;
+    const int strecha = o->format == NSR_FORMAT_STRECHA;
+    if (o->format != NSR_FORMAT_NEUS && !strecha) return err_set("%s: unknown data set format %d", dir, o->format);
     ds->dir = strdup(dir);
-    ds->cameras_path = join_path(dir, cameras, NULL);
-    s.image_dir = join_path(dir, "image", NULL);
-    s.mask_dir = join_path(dir, "mask", NULL);
-    if (!ds->dir || !ds->cameras_path || !s.image_dir || !s.mask_dir) status = err_set("%s: out of memory", dir);
+    ds->cameras_path = strecha ? strdup(dir) : join_path(dir, cameras, NULL);
+    s.image_dir = strecha ? strdup(dir) : join_path(dir, "image", NULL);
+    s.mask_dir = strecha ? NULL : join_path(dir, "mask", NULL);
+    if (!ds->dir || !ds->cameras_path || !s.image_dir || (!strecha && !s.mask_dir))
+        status = err_set("%s: out of memory", dir);
     if (!status) status = check_files(dir, &s, &width, &height);
     int n = s.images.n;
     if (!status && (s.cams = calloc((size_t)n, sizeof *s.cams)) == NULL) status = err_set("%s: out of memory", dir);
-    if (!status) status = load_cameras(ds->cameras_path, n, s.image_dir, &s.images, s.cams, ds->scale_mat0);
+    if (!status)
+        status = strecha ? load_strecha_cameras(dir, &s.images, width, height, o->region, s.cams, ds->scale_mat0)
+                         : load_cameras(ds->cameras_path, n, s.image_dir, &s.images, s.cams, ds->scale_mat0);
     if (!status && (l > width || l > height))
         status = err_set("%s: downscale %d is larger than the images (%d x %d)", dir, l, width, height);
     if (!status && (n_chosen = choose_views(o, n, dir, &s)) < 0) status = -1;
@@ -506,8 +612,8 @@ int nsr_dataset_load(const char *dir, const nsr_dataset_options *opt, nsr_datase
             for (int v = 0; v < n_chosen; ++v) {
                 nsr_view *view = &ds->views[v];
                 char *ip = join_path(s.image_dir, s.images.names[view->index], NULL);
-                char *mp = join_path(s.mask_dir, s.masks.names[view->index], NULL);
-                if (ip == NULL || mp == NULL) {
+                char *mp = s.mask_dir ? join_path(s.mask_dir, s.masks.names[view->index], NULL) : NULL;
+                if (ip == NULL || (s.mask_dir && mp == NULL)) {
                     err_set("%s: out of memory", dir);
                     note_failure(v, &first, message, sizeof message);
                 } else if (load_pixels(ip, mp, width, height, l, &buf, view->rgb, view->mask) < 0) {

@@ -48,6 +48,10 @@
 static const cfg_spec neus_schema[] = {
     {"data.root", CFG_STRING, NULL, 0, -1, NULL, "NeuS-layout data directory (image/, mask/, cameras_sphere.npz)"},
     {"data.collection", CFG_STRING, "", 0, -1, NULL, "directory a relative data.root is taken from (empty: the working directory)"},
+    {"data.format", CFG_CHOICE, "neus", 0, -1, "neus|strecha",
+     "NeuS/IDR layout, or Strecha's (EPFL: *.png with <image>.camera, no masks; needs data.region)"},
+    {"data.region", CFG_STRING, "", 0, -1, NULL,
+     "strecha: world box x0,y0,z0,x1,y1,z1 of the object, inscribed in the unit sphere"},
     {"data.cameras", CFG_STRING, NSR_CAMERAS_DEFAULT, 0, -1, NULL, "camera npz inside data.root"},
     {"data.downscale", CFG_INT, "1", 1, 64, NULL, "integer image downscale (box average)"},
     {"data.test_every", CFG_INT, "7", 0, 1000, NULL, "views i % test_every == 0 are held out (0: none)"},
@@ -140,7 +144,7 @@ typedef struct {
     rng_t rng;
     neus_workspace ws;
     int capacity; /* workspace rays */
-    char root[4096];    /* the data set (neus_data_root) */
+    char root[4096];    /* the data set (neus_load_data) */
     char dtu_gt[4200];  /* eval.dtu_gt resolved, or "" */
     long dtu_scan;      /* its scan */
     nsr_rays rays;
@@ -194,9 +198,24 @@ int neus_job_model(const config *cfg, neus_model *m, param_set *p)
     return neus_model_declare(m, p, &mc, 0) || params_allocate(p) ? -1 : 0;
 }
 
-int neus_data_root(const config *cfg, char *out, size_t size)
+int neus_load_data(const config *cfg, int cameras_only, char *root, size_t root_size, nsr_dataset *ds)
 {
-    return file_resolve(config_str(cfg, "data.collection"), config_str(cfg, "data.root"), "data.root", out, size);
+    if (file_resolve(config_str(cfg, "data.collection"), config_str(cfg, "data.root"), "data.root", root, root_size))
+        return -1;
+    double region[6];
+    nsr_dataset_options o = {.format = strcmp(config_str(cfg, "data.format"), "strecha") ? NSR_FORMAT_NEUS
+                                                                                          : NSR_FORMAT_STRECHA,
+                             .cameras = config_str(cfg, "data.cameras"),
+                             .downscale = (int)config_int(cfg, "data.downscale"),
+                             .split = NSR_SPLIT_ALL,
+                             .cameras_only = cameras_only};
+    if (o.format == NSR_FORMAT_STRECHA) {
+        if (!*config_str(cfg, "data.region"))
+            return err_set("data.format = strecha needs data.region (the world box of the object: x0,y0,z0,x1,y1,z1)");
+        if (config_reals(cfg, "data.region", 6, region)) return -1;
+        o.region = region;
+    }
+    return nsr_dataset_load(root, &o, ds) ? err_context("data.root = %s", root) : 0;
 }
 
 /* eval.dtu_scan, or with 0 the number ending the data set's directory name (dtu_scan65 → 65). */
@@ -231,12 +250,8 @@ static int setup(neus_job *s, const job_ctx *ctx)
     rng_seed(&s->rng, (uint64_t)config_int(cfg, "job.seed"), 0);
 
     int test_every = (int)config_int(cfg, "data.test_every");
-    nsr_dataset_options dopt = {.cameras = config_str(cfg, "data.cameras"),
-                                .downscale = (int)config_int(cfg, "data.downscale"),
-                                .split = NSR_SPLIT_ALL};
-    if (neus_data_root(cfg, s->root, sizeof s->root)) return -1;
+    if (neus_load_data(cfg, 0, s->root, sizeof s->root, &s->ds)) return -1;
     const char *root = s->root;
-    if (nsr_dataset_load(root, &dopt, &s->ds)) return err_context("data.root = %s", root);
     s->train_views = malloc((size_t)s->ds.n_views * sizeof(int));
     s->test_views = malloc((size_t)s->ds.n_views * sizeof(int));
     if (!s->train_views || !s->test_views) return err_set("out of memory");

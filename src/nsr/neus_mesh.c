@@ -119,14 +119,9 @@ static int job_config(const char *job_dir, const char *ckpt, config **out)
 /* scale_mat_0 of the job's data set (cameras only, no image decoded). */
 static int job_scale_mat(const config *cfg, double scale_mat0[16])
 {
-    nsr_dataset_options dopt = {.cameras = config_str(cfg, "data.cameras"),
-                                .downscale = (int)config_int(cfg, "data.downscale"),
-                                .split = NSR_SPLIT_ALL,
-                                .cameras_only = 1};
     nsr_dataset ds;
     char root[4096];
-    if (neus_data_root(cfg, root, sizeof root)) return -1;
-    if (nsr_dataset_load(root, &dopt, &ds)) return err_context("data.root = %s", root);
+    if (neus_load_data(cfg, 1, root, sizeof root, &ds)) return -1;
     memcpy(scale_mat0, ds.scale_mat0, sizeof ds.scale_mat0);
     nsr_dataset_free(&ds);
     return 0;

@@ -67,6 +67,10 @@ expect_error 1 "eval.dtu_gt.*nowhere/Points/stl/stl001_total.ply" -- "$PHIVE" ru
     data.root="$TMP/synth/relief" eval.dtu_gt=nowhere eval.dtu_scan=1 --out "$TMP/bad"
 expect_error 1 "eval.dtu_scan = 0.*relief.*does not end with a scan number" -- "$PHIVE" run \
     configs/hive/synth_relief_neus.ini data.root="$TMP/synth/relief" eval.dtu_gt=gt --out "$TMP/bad"
+expect_error 1 "data.format = strecha needs data.region" -- "$PHIVE" run configs/hive/synth_relief_neus.ini \
+    data.root="$TMP/synth/relief/image" data.format=strecha --out "$TMP/bad"
+expect_error 1 "synth/relief/image/000.png.camera" -- "$PHIVE" run configs/hive/synth_relief_neus.ini \
+    data.root="$TMP/synth/relief/image" data.format=strecha data.region=-1,-1,-1,1,1,1 --out "$TMP/bad"
 expect_error 2 "usage: phive report DIR \[--print METRIC" -- "$PHIVE" report "$TMP/out" --print
 expect_error 1 "table_nosuch.md" -- "$PHIVE" report "$TMP/out" --print nosuch
 echo "PASS"

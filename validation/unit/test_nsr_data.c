@@ -442,6 +442,81 @@ static void test_synthetic_scene(void **state)
     free(table.rows);
 }
 
+/* Strecha's .camera text of view i of T: K, no distortion, the camera → world rotation Rᵀ, the
+ * world centre (scale · C + shift), the image size; `tweak` 1 distortion, 2 a NaN, 3 one number
+ * short, 4 the wrong size. */
+static void write_strecha_camera(const char *path, const syn_truth *T, int i, int tweak)
+{
+    const double *K = T->K[i], *R = T->R[i], *C = T->C[i], s = T->scale[0];
+    char text[2048];
+    int n = 0;
+    for (int r = 0; r < 3; ++r) n += snprintf(text + n, sizeof text - n, "%.17g %.17g %.17g\n", K[3 * r], K[3 * r + 1], K[3 * r + 2]);
+    n += snprintf(text + n, sizeof text - n, tweak == 1 ? "0.01 0 0\n" : "0 0 0\n");
+    for (int r = 0; r < 3; ++r) n += snprintf(text + n, sizeof text - n, "%.17g %.17g %.17g\n", R[r], R[3 + r], R[6 + r]);
+    n += snprintf(text + n, sizeof text - n, tweak == 2 ? "nan " : "%.17g ", s * C[0] + T->scale[3]);
+    n += snprintf(text + n, sizeof text - n, "%.17g %.17g\n", s * C[1] + T->scale[7], s * C[2] + T->scale[11]);
+    if (tweak != 3) snprintf(text + n, sizeof text - n, "%d %d\n", SYN_W + (tweak == 4), SYN_H);
+    tu_write_text(path, text);
+}
+
+/* The EPFL benchmark's layout (Strecha's *.png + <image>.camera, no masks) gives the cameras of
+ * the NeuS layout when its region is the box whose inscribing sphere is the scale_mat's; bad
+ * camera files and a missing region are named errors. */
+static void test_strecha_layout(void **state)
+{
+    fixture *fx = *state;
+    syn_truth T;
+    make_truth(&T, 11);
+    char dir[128], images[160], path[256];
+    tu_scratch_path(fx, "epfl", dir, sizeof dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    make_dirs(dir);
+    for (int i = 0; i < SYN_VIEWS; ++i) write_syn_pngs(dir, i, SYN_W, SYN_H);
+    snprintf(images, sizeof images, "%s/image", dir);
+    for (int i = 0; i < SYN_VIEWS; ++i) {
+        snprintf(path, sizeof path, "%s/%06d.png.camera", images, i);
+        write_strecha_camera(path, &T, i, 0);
+    }
+    const double s = T.scale[0], h = s / sqrt(3.0);
+    double region[6];
+    for (int a = 0; a < 3; ++a) region[a] = T.scale[4 * a + 3] - h, region[3 + a] = T.scale[4 * a + 3] + h;
+    nsr_dataset ds;
+    nsr_dataset_options opt = {.format = NSR_FORMAT_STRECHA, .region = region};
+    if (nsr_dataset_load(images, &opt, &ds) != 0) fail_msg("%s", err_message());
+    assert_int_equal(ds.n_views, SYN_VIEWS);
+    assert_true(max_rel_diff(ds.scale_mat0, T.scale, 16) < 1e-14);
+    double worst = 0;
+    for (int v = 0; v < ds.n_views; ++v) {
+        const nsr_view *view = &ds.views[v];
+        const int i = view->index;
+        worst = fmax(worst, fmax(max_rel_diff(view->cam.K, T.K[i], 9),
+                                 fmax(max_rel_diff(view->cam.R, T.R[i], 9), max_rel_diff(view->cam.centre, T.C[i], 3))));
+        for (int p = 0; p < SYN_W * SYN_H; p += 97) {
+            assert_int_equal(view->mask[p], 255);
+            assert_int_equal(view->rgb[3 * p], syn_rgb(i, p % SYN_W, p / SYN_W, 0));
+        }
+    }
+    printf("Strecha layout: %d views, K, R and centre within %.2g of the NeuS-layout truth\n", ds.n_views, worst);
+    assert_true(worst < 1e-12);
+    nsr_dataset_free(&ds);
+
+    static const char *const expected[] = {"radial distortion", "number 22 is not finite", "expected 26 numbers",
+                                           "the camera is for 65 x 48 images"};
+    snprintf(path, sizeof path, "%s/%06d.png.camera", images, 3);
+    for (int tweak = 1; tweak <= 4; ++tweak) {
+        write_strecha_camera(path, &T, 3, tweak);
+        assert_int_equal(nsr_dataset_load(images, &opt, &ds), -1);
+        assert_error_contains(expected[tweak - 1]);
+        assert_error_contains("000003.png.camera");
+    }
+    unlink(path);
+    assert_int_equal(nsr_dataset_load(images, &opt, &ds), -1);
+    assert_error_contains("000003.png.camera");
+    nsr_dataset_options no_region = {.format = NSR_FORMAT_STRECHA};
+    assert_int_equal(nsr_dataset_load(images, &no_region, &ds), -1);
+    assert_error_contains("region");
+}
+
 /* Random rays: reproducible, independent of how a batch is split by `first`, uniform over pixels. */
 static void test_random_rays(void **state)
 {
@@ -792,6 +867,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dtu_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_cameras, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strecha_layout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
