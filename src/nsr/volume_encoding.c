@@ -24,6 +24,10 @@ typedef struct {
     int n_pe;              /* width of the leading PE(x) */
     int hashed;            /* 0: HIVE's volumes, 1: hash grid */
     double init;           /* volumes: N(0, init²); hash: U(−init, init) */
+    /* the lookup order's buffers, kept between calls (fresh large blocks cost page faults each time) */
+    uint32_t *keys;
+    int *order;
+    size_t order_capacity; /* rows */
 } volume_state;
 
 void nsr_volume_config_default(nsr_volume_config *c)
@@ -38,7 +42,7 @@ void nsr_hash_config_default(nsr_hash_config *c)
                            .pe_freqs = 0, .init_scale = 1e-4};
 }
 
-static const volume_state *state_of(const nsr_encoding *e) { return (const volume_state *)e->state; }
+static volume_state *state_of(const nsr_encoding *e) { return (volume_state *)e->state; }
 
 static int vol_n_out(const nsr_encoding *e)
 {
@@ -61,18 +65,20 @@ static uint32_t morton_axis(real x)
 
 /* The rows in Morton order of their points (LSD radix sort, 3 × 10 bits, stable): consecutive
  * lookups then share cache lines in every grid, the FD taps of a sample and neighbouring samples
- * of a ray included, which the renderer's row layout (taps R rows apart) does not give.  NULL when
- * out of memory: the callers then go in row order (the same results, slower). */
-static int *morton_order(const real *x, int rows)
+ * of a ray included, which the renderer's row layout (taps R rows apart) does not give.  In the
+ * state's buffers (one caller at a time); NULL when out of memory: the callers then go in row
+ * order (the same results). */
+static const int *morton_order(volume_state *s, const real *x, int rows)
 {
-    uint32_t *key_block = malloc(2 * (size_t)rows * sizeof *key_block);
-    int *order_block = malloc(2 * (size_t)rows * sizeof *order_block);
-    if (!key_block || !order_block) {
-        free(key_block), free(order_block);
-        return NULL;
+    if ((size_t)rows > s->order_capacity) {
+        free(s->keys), free(s->order);
+        s->keys = malloc(2 * (size_t)rows * sizeof *s->keys);
+        s->order = malloc(2 * (size_t)rows * sizeof *s->order);
+        s->order_capacity = s->keys && s->order ? (size_t)rows : 0;
+        if (!s->order_capacity) return NULL;
     }
-    uint32_t *key = key_block, *key_next = key_block + rows;
-    int *order = order_block, *order_next = order_block + rows;
+    uint32_t *key = s->keys, *key_next = s->keys + rows;
+    int *order = s->order, *order_next = s->order + rows;
     for (int r = 0; r < rows; ++r) {
         const real *p = x + 3 * (size_t)r;
         key[r] = morton_axis(p[0]) | morton_axis(p[1]) << 1 | morton_axis(p[2]) << 2;
@@ -91,16 +97,14 @@ static int *morton_order(const real *x, int rows)
         int *to = order;
         order = order_next, order_next = to;
     }
-    if (order != order_block) memcpy(order_block, order, (size_t)rows * sizeof *order);
-    free(key_block);
-    return order_block;
+    return order;
 }
 
 static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x, int rows, real *out)
 {
     const volume_state *s = state_of(e);
     const int width = vol_n_out(e), C = s->channels, M = s->n_grids;
-    int *order = morton_order(x, rows);
+    const int *order = morton_order(state_of(e), x, rows);
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
     for (int i = 0; i < rows; ++i) {
         const int r = order ? order[i] : i;
@@ -110,7 +114,6 @@ static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x
         for (int m = 0; m < M; ++m)
             volume_lookup(params_values(p, s->tensor[m]), s->res[m], s->table[m], C, xr, o + s->n_pe + m * C);
     }
-    free(order);
 }
 
 /* dL/dV_m += Σ_rows w_corner · dL/d(out_m), the rows in the given order. */
@@ -152,10 +155,9 @@ static void vol_backward(const nsr_encoding *e, param_set *p, const real *x, con
     }
     if (!accumulate_params) return;
     /* each grid is one thread's: no atomics, and the sums are in the same order for any thread count */
-    int *order = morton_order(x, rows);
+    const int *order = morton_order(state_of(e), x, rows);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
     for (int m = 0; m < M; ++m) scatter_volume(s, p, m, x, order, rows, grad_out, width);
-    free(order);
 }
 
 static const nsr_encoding_ops volume_ops = {
@@ -255,6 +257,8 @@ void nsr_encoding_init(const nsr_encoding *e, param_set *p, rng_t *rng)
 
 void nsr_encoding_free(nsr_encoding *e)
 {
+    volume_state *s = e->state;
+    if (s) free(s->keys), free(s->order);
     free(e->state);
     e->state = NULL;
 }

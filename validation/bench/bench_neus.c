@@ -197,8 +197,10 @@ static void bench_trilinear(void)
     nsr_encoding_free(&e);
 }
 
-int main(void)
+/* bench_neus [WORD]: only the cases whose name contains WORD ("trilinear" for the encoding alone). */
+int main(int argc, char **argv)
 {
+    const char *only = argc > 1 ? argv[1] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     const double peak = sgemm_gflops();
     printf("sgemm (8192 x 256 x 256): %.1f GFLOP/s\n", peak);
@@ -208,7 +210,8 @@ int main(void)
         {"small MLP, NeuS (PE)", NEUS_GRADIENT_ANALYTIC, 1, 0, 46000},
         {"small MLP, HIVE dense", NEUS_GRADIENT_FD6, 1, 1, 46000},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) bench(&cases[k], peak);
-    bench_trilinear();
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k)
+        if (!only || strstr(cases[k].name, only)) bench(&cases[k], peak);
+    if (!only || strstr("trilinear", only)) bench_trilinear();
     return 0;
 }
