@@ -177,48 +177,39 @@ for k in ("loss", "psnr_test", "inv_s"):
     assert np.array_equal(a["metrics/" + k][:], b["metrics/" + k][:]), k
 print(f"resumed run: loss curve ({len(b['metrics/loss'])}) and held-out PSNR bit-identical to the uninterrupted run")
 PY
+# ranks_match LABEL NAME OVERRIDES...: the job on 1 and on 2 ranks ($TMP/NAME1, $TMP/NAME2): 60 finite
+# losses that fall and agree to 1e-4; then phive mesh of the 1-rank job.
+ranks_match() {
+    local label=$1 name=$2
+    shift 2
+    "$PHIVE" run "$TMP/job.ini" "$@" --out "$TMP/${name}1" 2>"$TMP/log${name}1" ||
+        { cat "$TMP/log${name}1"; fail "$label run failed"; }
+    mpirun -np 2 "$PHIVE" run "$TMP/job.ini" "$@" --out "$TMP/${name}2" 2>"$TMP/log${name}2" ||
+        { cat "$TMP/log${name}2"; fail "2-rank $label run failed"; }
+    $PY - "$TMP" "$name" "$label" <<'PY'
+import glob, sys
+import h5py, numpy as np
+t, name, label = sys.argv[1:4]
+one = h5py.File(glob.glob(f"{t}/{name}1/*/result.h5")[0])
+two = h5py.File(glob.glob(f"{t}/{name}2/*/result.h5")[0])
+a, b = one["metrics/loss"][:], two["metrics/loss"][:]
+rel = np.max(np.abs(a - b) / np.abs(a))
+first, last = a[:10].mean(), a[-10:].mean()
+print(f"{label}: loss {first:.4f} -> {last:.4f} (means of 10), 1 vs 2 ranks {rel:.3g}")
+assert len(a) == 60 and np.all(np.isfinite(a)) and rel < 1e-4 and last < first, (rel, first, last)
+PY
+    local job
+    job=$(ls -d "$TMP/${name}1"/*/)
+    "$PHIVE" mesh "${job%/}" --resolution 24 || fail "phive mesh of the $label model failed"
+    [ -s "${job%/}/mesh_24.ply" ] || fail "no mesh_24.ply for $label"
+}
 check "NeRF++ background without masks: 1 and 2 ranks, the loss falls, phive mesh reads the model"
-BG=(model.background=true model.bg_layers=2 model.bg_width=32 model.bg_skip=0 model.pe_bg=2 model.pe_bg_dir=1
-    render.n_outside=8 train.mask_weight=0 train.iterations=60 eval.every=30 run.checkpoint_every=30)
-"$PHIVE" run "$TMP/job.ini" "${BG[@]}" --out "$TMP/bg1" 2>"$TMP/logbg1" || { cat "$TMP/logbg1"; fail "background run failed"; }
-mpirun -np 2 "$PHIVE" run "$TMP/job.ini" "${BG[@]}" --out "$TMP/bg2" 2>"$TMP/logbg2" ||
-    { cat "$TMP/logbg2"; fail "2-rank background run failed"; }
-$PY - "$TMP" <<'PY'
-import glob, sys
-import h5py, numpy as np
-t = sys.argv[1]
-one = h5py.File(glob.glob(t + "/bg1/*/result.h5")[0])
-two = h5py.File(glob.glob(t + "/bg2/*/result.h5")[0])
-a, b = one["metrics/loss"][:], two["metrics/loss"][:]
-rel = np.max(np.abs(a - b) / np.abs(a))
-first, last = a[:10].mean(), a[-10:].mean()
-print(f"background: loss {first:.4f} -> {last:.4f} (means of 10), 1 vs 2 ranks {rel:.3g}")
-assert len(a) == 60 and np.all(np.isfinite(a)) and rel < 1e-4 and last < first, (rel, first, last)
-PY
-BGJOB=$(ls -d "$TMP"/bg1/*/)
-"$PHIVE" mesh "${BGJOB%/}" --resolution 24 || fail "phive mesh of the background model failed"
-[ -s "${BGJOB%/}/mesh_24.ply" ] || fail "no mesh_24.ply"
+ranks_match background bg model.background=true model.bg_layers=2 model.bg_width=32 model.bg_skip=0 model.pe_bg=2 \
+    model.pe_bg_dir=1 render.n_outside=8 train.mask_weight=0 train.iterations=60 eval.every=30 run.checkpoint_every=30
 check "HIVE feature volumes (6-tap FD, normal smoothness, TV): 1 and 2 ranks, the loss falls, phive mesh"
-HV=(model.encoding=volumes volumes.count=3 volumes.res_min=4 volumes.res_max=16 volumes.channels=2 volumes.pe=2
-    render.gradient=fd6 train.normal_weight=0.001 train.tv_weight=0.01 train.iterations=60 eval.every=30
-    run.checkpoint_every=30)
-"$PHIVE" run "$TMP/job.ini" "${HV[@]}" --out "$TMP/hv1" 2>"$TMP/loghv1" || { cat "$TMP/loghv1"; fail "volumes run failed"; }
-mpirun -np 2 "$PHIVE" run "$TMP/job.ini" "${HV[@]}" --out "$TMP/hv2" 2>"$TMP/loghv2" ||
-    { cat "$TMP/loghv2"; fail "2-rank volumes run failed"; }
-$PY - "$TMP" <<'PY'
-import glob, sys
-import h5py, numpy as np
-t = sys.argv[1]
-one = h5py.File(glob.glob(t + "/hv1/*/result.h5")[0])
-two = h5py.File(glob.glob(t + "/hv2/*/result.h5")[0])
-a, b = one["metrics/loss"][:], two["metrics/loss"][:]
-rel = np.max(np.abs(a - b) / np.abs(a))
-first, last = a[:10].mean(), a[-10:].mean()
-print(f"volumes: loss {first:.4f} -> {last:.4f} (means of 10), 1 vs 2 ranks {rel:.3g}")
-assert len(a) == 60 and np.all(np.isfinite(a)) and rel < 1e-4 and last < first, (rel, first, last)
-PY
-HVJOB=$(ls -d "$TMP"/hv1/*/)
-"$PHIVE" mesh "${HVJOB%/}" --resolution 24 || fail "phive mesh of the volume model failed"
+ranks_match volumes hv model.encoding=volumes volumes.count=3 volumes.res_min=4 volumes.res_max=16 volumes.channels=2 \
+    volumes.pe=2 render.gradient=fd6 train.normal_weight=0.001 train.tv_weight=0.01 train.iterations=60 eval.every=30 \
+    run.checkpoint_every=30
 expect_error 1 "model.encoding = volumes needs render.gradient = fd or fd6" -- "$PHIVE" run "$TMP/job.ini" \
     model.encoding=volumes --out "$TMP/bad"
 check "NeuS+Hash (a hash grid with hashed levels, tetrahedral FD): the loss falls, phive mesh"
