@@ -1,10 +1,16 @@
-/* nsr_volume.h — trilinear lookup in feature grids, dense or hashed (CPU loops and CUDA kernels).
+/* nsr_volume.h — trilinear lookup in feature grids: dense, hashed or brick-sparse (CPU loops and
+ * CUDA kernels).
  *
  * A grid of resolution r has r³ vertices over [−1, 1]³, vertex i of an axis at −1 + 2i/(r − 1)
  * (grid_sample with align_corners = True), and a table of `table` rows × C channels (channels
- * contiguous).  Dense (HIVE's volumes): table = r³, vertex (i, j, k) at row (k·r + j)·r + i.
- * Hashed (Instant-NGP's multiresolution hash grid, when r³ > table, table a power of two): row
- * (i·1 ⊕ j·2654435761 ⊕ k·805459861) mod table, in uint32 arithmetic as Instant-NGP.
+ * contiguous).  Vertex (i, j, k) reads row
+ *   dense (HIVE's volumes, table = r³):  (k·r + j)·r + i;
+ *   hashed (Instant-NGP, r³ > table, table a power of two):
+ *     (i·1 ⊕ j·2654435761 ⊕ k·805459861) mod table, in uint32 arithmetic as Instant-NGP;
+ *   sparse (HIVE's high-resolution volumes): an index table `bricks` over the bricks of
+ *     2^shift vertices a side (brick_res a side), slot s = bricks[(k'·n + j')·n + i'] of brick
+ *     (i', j', k') = (i, j, k) >> shift; row s·2^{3·shift} + local (the vertex inside its brick,
+ *     x fastest) for an active brick, the shared last row table − 1 for s = −1 (HIVE's index −1).
  * Points are clamped to [−1, 1]³ first, so a point outside the box reads the box's face (and has
  * no derivative along the clamped axis).  Valid C and C++ (nvcc); no allocation.
  */
@@ -31,44 +37,67 @@ PHIVE_HD void volume_cell(const real *PHIVE_RESTRICT x, int r, int *PHIVE_RESTRI
     }
 }
 
+/* A grid's addressing: resolution, table rows and, for a sparse grid, its brick index. */
+typedef struct {
+    int r;
+    long table;
+    const int *bricks; /* sparse: slot per brick (−1: the shared row); NULL: dense or hashed */
+    int shift;         /* sparse: log2 of the brick side */
+    int brick_res;     /* sparse: bricks a side */
+} volume_grid;
+
+/* Table row of vertex (i, j, k). */
+PHIVE_HD long volume_row(const volume_grid *g, long i, long j, long k)
+{
+    if (g->bricks) {
+        const int s = g->shift, n = g->brick_res;
+        const int slot = g->bricks[((k >> s) * n + (j >> s)) * n + (i >> s)];
+        if (slot < 0) return g->table - 1;
+        const long mask = (1L << s) - 1;
+        return ((long)slot << (3 * s)) | ((((k & mask) << s | (j & mask)) << s) | (i & mask));
+    }
+    const long r = g->r;
+    if (r * r * r <= g->table) return (k * r + j) * r + i;
+    const unsigned h = (unsigned)i ^ ((unsigned)j * 2654435761u) ^ ((unsigned)k * 805459861u);
+    return (long)(h & (unsigned)(g->table - 1));
+}
+
 /* Table row and weight of corner c (bits: x, y, z) of the cell. */
-PHIVE_HD long volume_corner(const int *PHIVE_RESTRICT base, const real *PHIVE_RESTRICT t, int r, long table, int c,
+PHIVE_HD long volume_corner(const volume_grid *g, const int *PHIVE_RESTRICT base, const real *PHIVE_RESTRICT t, int c,
                             real *PHIVE_RESTRICT weight)
 {
     const int bx = c & 1, by = (c >> 1) & 1, bz = (c >> 2) & 1;
     *weight = (bx ? t[0] : 1 - t[0]) * (by ? t[1] : 1 - t[1]) * (bz ? t[2] : 1 - t[2]);
-    const long i = base[0] + bx, j = base[1] + by, k = base[2] + bz;
-    if ((long)r * r * r <= table) return (k * r + j) * r + i;
-    const unsigned h = (unsigned)i ^ ((unsigned)j * 2654435761u) ^ ((unsigned)k * 805459861u);
-    return (long)(h & (unsigned)(table - 1));
+    return volume_row(g, base[0] + bx, base[1] + by, base[2] + bz);
 }
 
 /* out (C) = trilinear interpolation of V at x. */
-PHIVE_HD void volume_lookup(const real *PHIVE_RESTRICT V, int r, long table, int C, const real *PHIVE_RESTRICT x,
+PHIVE_HD void volume_lookup(const volume_grid *g, const real *PHIVE_RESTRICT V, int C, const real *PHIVE_RESTRICT x,
                             real *PHIVE_RESTRICT out)
 {
     int base[3];
     real t[3], dt[3];
-    volume_cell(x, r, base, t, dt);
+    volume_cell(x, g->r, base, t, dt);
     for (int k = 0; k < C; ++k) out[k] = 0;
     for (int c = 0; c < 8; ++c) {
         real w;
-        const real *v = V + volume_corner(base, t, r, table, c, &w) * C;
+        const real *v = V + volume_corner(g, base, t, c, &w) * C;
         for (int k = 0; k < C; ++k) out[k] += w * v[k];
     }
 }
 
 /* dL/dx (3, added to grad_x) from dL/d(out) (C): Σ_corners ∂w/∂x · (V · ḡ). */
-PHIVE_HD void volume_lookup_grad_x(const real *PHIVE_RESTRICT V, int r, long table, int C, const real *PHIVE_RESTRICT x,
-                                   const real *PHIVE_RESTRICT grad_out, real *PHIVE_RESTRICT grad_x)
+PHIVE_HD void volume_lookup_grad_x(const volume_grid *g, const real *PHIVE_RESTRICT V, int C,
+                                   const real *PHIVE_RESTRICT x, const real *PHIVE_RESTRICT grad_out,
+                                   real *PHIVE_RESTRICT grad_x)
 {
     int base[3];
     real t[3], dt[3];
-    volume_cell(x, r, base, t, dt);
+    volume_cell(x, g->r, base, t, dt);
     for (int c = 0; c < 8; ++c) {
         const int bits[3] = {c & 1, (c >> 1) & 1, (c >> 2) & 1};
         real w, f[3], vg = 0;
-        const real *v = V + volume_corner(base, t, r, table, c, &w) * C;
+        const real *v = V + volume_corner(g, base, t, c, &w) * C;
         for (int k = 0; k < C; ++k) vg += v[k] * grad_out[k];
         for (int a = 0; a < 3; ++a) f[a] = bits[a] ? t[a] : 1 - t[a];
         for (int a = 0; a < 3; ++a) {

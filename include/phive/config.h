@@ -58,6 +58,8 @@ int config_bool(const config *c, const char *key);
 const char *config_str(const config *c, const char *key);
 /* A string entry holding exactly `count` comma-separated finite numbers ("0,0,-9.8"). */
 int config_reals(const config *c, const char *key, int count, double *out);
+/* Entries of a comma-separated string entry (0 when it is empty), for config_reals. */
+int config_list_length(const config *c, const char *key);
 
 /* Effective config as canonical INI text (sections and keys sorted), malloc'd. */
 char *config_dump(const config *c);

@@ -59,6 +59,9 @@ int job_should_stop(const job_ctx *ctx);
  * Resume (collective over the group): the first iteration to run, 0 without a checkpoint, or −1
  * (err_set) when any rank could not load it. */
 int job_checkpoint_save(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng, long iterations);
+/* The same with the model's structure arrays (ckpt.h: sparse volumes' bricks). */
+int job_checkpoint_save_structure(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng, long iterations,
+                                  const ckpt_array *structure, int n_structure);
 long job_checkpoint_resume(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng);
 /* Path of a file inside the job directory. */
 void job_path(const job_ctx *ctx, const char *file, char *out, size_t size);

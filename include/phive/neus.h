@@ -133,6 +133,7 @@
 #include <stdint.h>
 
 #include "phive/mlp.h"
+#include "phive/opt.h"
 #include "phive/params.h"
 #include "phive/real.h"
 #include "phive/rng.h"
@@ -181,16 +182,49 @@ int nsr_encoding_positional(nsr_encoding *e, int n_in, int n_freqs);
  * thread's, so dL/dV sums in the same order for any thread count.  No jvp: the SDF gradient
  * through volumes is finite differences. */
 #define NSR_MAX_VOLUMES 12
+#define NSR_MAX_SPARSE 4
 typedef struct {
     int n_volumes;     /* M: 8 */
     int res_min, res_max; /* 2, 256 */
     int channels;      /* C: 4 */
     int pe_freqs;      /* PE frequencies of the leading x: 6 (0: x only) */
     double init_std;   /* 0.02 */
+    int n_sparse;      /* sparse high-resolution volumes after the dense ones (below): 0 */
+    int sparse_res[NSR_MAX_SPARSE]; /* their resolutions (HIVE: 512, 1024) */
+    int index_res;     /* bricks a side of their index tables (HIVE's 256³ index table): 256 */
 } nsr_volume_config;
 void nsr_volume_config_default(nsr_volume_config *c);
 /* Declare the volumes in p (before params_allocate); e owns its state (nsr_encoding_free). */
 int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config *c, int first_group);
+
+/* HIVE's sparse high-resolution volumes (§III-D), the last n_sparse grids of the volume encoding:
+ * out = [PE(x), V_0(x), …, V_{M−1}(x), S_0(x), …, S_{K−1}(x)].  Sparse volume k of resolution R
+ * has an index table over index_res³ bricks of B = R/index_res vertices a side (a power of two:
+ * 2 at 512, 4 at 1024) and a table "sparse<k>" of n·B³ + 1 rows × C: the n active bricks' vertices
+ * and HIVE's shared last row, which every vertex of an inactive brick reads (index −1).  It starts
+ * with no active brick (one row, N(0, init_std²), learning-rate band of r > 64): a learnt constant
+ * input of the SDF network until its stage activates the bricks around the surface
+ * (nsr_sparse_mark, nsr_sparse_activate).  Its TV runs over the voxels whose four vertices (own,
+ * +x, +y, +z) lie in active bricks. */
+int nsr_sparse_count(const nsr_encoding *e);
+typedef struct {
+    int res, brick_side, bricks_per_axis;
+    long active;       /* active bricks */
+    size_t rows;       /* table rows: active·B³ + 1 */
+} nsr_sparse_info;
+int nsr_sparse_info_of(const nsr_encoding *e, int k, nsr_sparse_info *info);
+/* Mark (mark[b] = 1, b = (b_z·n + b_y)·n + b_x) the bricks of sparse volume k that hold a vertex of a
+ * cell within `band` of the SDF's zero level: the cells of the G³ grid over [−1, 1]³ whose corner values
+ * change sign (marching cubes' surface), dilated by band.  sdf holds the grid's z-slices z0..z1
+ * (G²·(z1 − z0 + 1) values, x fastest), so ranks can mark their own slabs and sum the marks. */
+void nsr_sparse_mark(const nsr_encoding *e, int k, const float *sdf, int G, int z0, int z1, double band, real *mark);
+/* Activate the n bricks (ascending ids) of sparse volume k, which has none yet: its table grows to
+ * n·B³ + 1 rows (adam_reshape; opt may be NULL), the shared row moves last with its moments, the new
+ * rows start at the shared row + N(0, init_std²) (Philox stream of k, so every rank draws the same)
+ * with zero moments.  Errors leave the model as it was. */
+int nsr_sparse_activate(nsr_encoding *e, param_set *p, adam *opt, int k, const long *bricks, long n, const rng_t *rng);
+/* The active bricks of sparse volume k (ascending; NULL when none): what a checkpoint stores. */
+const long *nsr_sparse_bricks(const nsr_encoding *e, int k);
 
 /* Instant-NGP's multiresolution hash grid (the NeuS+Hash baseline; same file and kernels):
  * out = [PE(x), H_0(x), …, H_{L−1}(x)], level l a grid of resolution N_l = ⌊N_min·b^l⌋,

@@ -26,11 +26,17 @@ extern const job_type nsr_neus_job; /* NeuS on a NeuS-layout data set (src/nsr/n
 /* neus_job.c: the model a validated neus config describes (model.* keys): declares its tensors
  * in p (lr group 0) and allocates them; initialise or load the values next. */
 int neus_job_model(const config *cfg, neus_model *m, param_set *p);
+/* neus_job.c: shape the sparse volumes of a model declared by neus_job_model as checkpoint ckpt has
+ * them (its /structure/sparse<k>_bricks), before ckpt_load reads their values; opt may be NULL. */
+int neus_restore_structure(neus_model *m, param_set *p, adam *opt, const char *ckpt);
 /* The neus job's data set (data.*: data.root, inside data.collection when relative, into root;
  * data.format, data.region, data.cameras, data.downscale), every view; cameras_only: no image
  * decoded. */
 int neus_load_data(const config *cfg, int cameras_only, char *root, size_t root_size, nsr_dataset *ds);
 
+/* neus_mesh.c: the SDF on z-slices z0..z1 (inclusive) of the res³ grid over [lo, hi]³ of the
+ * normalised frame (x fastest; grid holds res²·(z1 − z0 + 1) values). */
+int neus_sdf_grid(const neus_model *m, const param_set *p, int res, double lo, double hi, int z0, int z1, float *grid);
 /* neus_mesh.c: marching cubes of the SDF's zero level on a res³ grid (res ≥ 2, x fastest) over
  * [−1.01, 1.01]³ of the normalised frame, mapped to world by scale_mat0 (row-major 4×4,
  * nsr_dataset.scale_mat0, NeuS's mesh export); normals point outward (increasing SDF). */

@@ -41,6 +41,8 @@ int adam_init(adam *opt, const param_set *p, double beta1, double beta2, double 
 int adam_set_group(adam *opt, int group, lr_schedule schedule);
 /* One update of every tensor from p->grads (host memory). */
 int adam_step(adam *opt, param_set *p);
+/* params_reshape of tensor t that carries Adam's moments along (opt may be NULL: parameters only). */
+int adam_reshape(adam *opt, param_set *p, int t, int ndim, const size_t *shape);
 void adam_free(adam *opt);
 
 #endif

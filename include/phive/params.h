@@ -39,6 +39,11 @@ real *params_values(const param_set *p, int tensor);
 real *params_grads(const param_set *p, int tensor);
 int params_find(const param_set *p, const char *name); /* index or -1 */
 void params_zero_grads(param_set *p);
+/* Give tensor t a new shape after allocation (a sparse volume growing at a stage boundary): values,
+ * gradients and the n_companions buffers of the same layout (Adam's moments) are reallocated;
+ * every other tensor keeps its contents, t keeps its first min(old, new) entries and the rest
+ * are zero, as are all gradients.  On failure (err_set) nothing has changed. */
+int params_reshape(param_set *p, int t, int ndim, const size_t *shape, real **companions, int n_companions);
 void params_free(param_set *p);
 
 #endif

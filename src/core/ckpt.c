@@ -56,6 +56,12 @@ static int write_state(hid_t file, const train_state *s)
         size_t dims[1] = {2};
         if (h5_write_u64(file, "rng", words, 1, dims)) return -1;
     }
+    for (int i = 0; i < s->n_structure; ++i) {
+        char path[128];
+        size_t dims[1] = {s->structure[i].count};
+        snprintf(path, sizeof path, "structure/%s", s->structure[i].name);
+        if (h5_write_u64(file, path, s->structure[i].data, 1, dims)) return -1;
+    }
     for (int i = 0; s->series && i < s->series->n; ++i) {
         const metric_series *m = &s->series->series[i];
         char path[128];
@@ -147,4 +153,22 @@ int ckpt_read_config(const char *path, char **config_text)
     int status = h5_attr_exists(file, ".", "config") ? h5_attr_read_str(file, ".", "config", config_text) : 0;
     h5_close(file);
     return status ? -1 : 0;
+}
+
+int ckpt_read_array(const char *path, const char *name, uint64_t **data, size_t *count)
+{
+    *data = NULL, *count = 0;
+    hid_t file;
+    if (h5_open_read(path, &file)) return -1;
+    char dataset[128];
+    snprintf(dataset, sizeof dataset, "structure/%s", name);
+    int status = 0;
+    if (h5_exists(file, dataset)) {
+        status = h5_dataset_count(file, dataset, count);
+        if (!status && !(*data = malloc((*count ? *count : 1) * sizeof **data))) status = err_set("out of memory reading %s", path);
+        if (!status) status = h5_read_u64(file, dataset, *data, *count);
+        if (status) free(*data), *data = NULL, *count = 0;
+    }
+    h5_close(file);
+    return status ? err_context("%s: /%s", path, dataset) : 0;
 }

@@ -1098,6 +1098,16 @@ int config_edit_distance(const char *a, const char *b)
     return distance;
 }
 
+int config_list_length(const config *c, const char *key)
+{
+    const char *p = config_str(c, key);
+    while (*p == ' ') ++p;
+    if (!*p) return 0;
+    int n = 1;
+    for (; *p; ++p) n += *p == ',';
+    return n;
+}
+
 int config_reals(const config *c, const char *key, int count, double *out)
 {
     const char *text = config_str(c, key), *p = text;

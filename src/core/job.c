@@ -66,10 +66,16 @@ int job_output_f32(job_ctx *ctx, const char *name, const float *data, int ndim, 
 
 int job_checkpoint_save(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng, long iterations)
 {
+    return job_checkpoint_save_structure(ctx, params, opt, rng, iterations, NULL, 0);
+}
+
+int job_checkpoint_save_structure(job_ctx *ctx, param_set *params, adam *opt, rng_t *rng, long iterations,
+                                  const ckpt_array *structure, int n_structure)
+{
     if (ctx->dist->group_rank != 0) return 0;
     char path[4200];
     job_path(ctx, "ckpt.h5", path, sizeof path);
-    train_state state = {params, opt, rng, iterations, &ctx->series, config_hash(ctx->cfg)};
+    train_state state = {params, opt, rng, iterations, &ctx->series, config_hash(ctx->cfg), structure, n_structure};
     /* the config's text too: tools rebuild the model of a job that has no result.h5 yet */
     char *text = config_dump(ctx->cfg);
     int status = text ? ckpt_save_with_config(path, &state, text) : err_set("out of memory for the config of %s", path);
@@ -84,7 +90,7 @@ static long load_checkpoint(job_ctx *ctx, param_set *params, adam *opt, rng_t *r
     FILE *probe = fopen(path, "rb");
     if (!probe) return 0;
     fclose(probe);
-    train_state state = {params, opt, rng, 0, &ctx->series, config_hash(ctx->cfg)};
+    train_state state = {.params = params, .opt = opt, .rng = rng, .series = &ctx->series, .config_hash = config_hash(ctx->cfg)};
     if (ckpt_load(path, &state)) return -1;
     if (ctx->dist->group_rank == 0) log_info("%s: resuming from %s at iteration %ld", ctx->id, path, state.iteration);
     return state.iteration;

@@ -56,6 +56,64 @@ int params_find(const param_set *p, const char *name)
 
 void params_zero_grads(param_set *p) { memset(p->grads, 0, p->count * sizeof(real)); }
 
+/* new_buffer (layout of the tensors at new offsets) from old (old offsets), tensor t truncated or zero-padded. */
+static void relayout(const param_set *p, const size_t *old_offset, const real *old, real *fresh, int t, size_t t_old_count)
+{
+    for (int i = 0; i < p->n_tensors; ++i) {
+        const param_tensor *x = &p->tensors[i];
+        size_t keep = i == t ? (t_old_count < x->count ? t_old_count : x->count) : x->count;
+        memcpy(fresh + x->offset, old + old_offset[i], keep * sizeof(real));
+    }
+}
+
+int params_reshape(param_set *p, int t, int ndim, const size_t *shape, real **companions, int n_companions)
+{
+    if (t < 0 || t >= p->n_tensors || ndim < 1 || ndim > PARAM_MAX_DIMS)
+        return err_set("parameter reshape: bad tensor %d or rank %d", t, ndim);
+    size_t count = 1;
+    for (int d = 0; d < ndim; ++d) count *= shape[d];
+    size_t *old_offset = malloc((size_t)p->n_tensors * sizeof *old_offset);
+    real *fresh[2 + 8] = {NULL};
+    const int n_buffers = 1 + n_companions; /* values and companions; gradients start at zero */
+    if (!old_offset || n_companions > 8) {
+        free(old_offset);
+        return err_set("parameter reshape: out of memory");
+    }
+    const size_t new_total = p->count - p->tensors[t].count + count;
+    int failed = 0;
+    for (int b = 0; b <= n_buffers; ++b) failed |= !(fresh[b] = calloc(new_total ? new_total : 1, sizeof(real)));
+    if (failed) {
+        for (int b = 0; b <= n_buffers; ++b) free(fresh[b]);
+        free(old_offset);
+        return err_set("out of memory growing parameter '%s' to %zu values", p->tensors[t].name, count);
+    }
+    const size_t old_count = p->tensors[t].count;
+    size_t offset = 0;
+    for (int i = 0; i < p->n_tensors; ++i) {
+        param_tensor *x = &p->tensors[i];
+        old_offset[i] = x->offset;
+        if (i == t) {
+            x->ndim = ndim;
+            for (int d = 0; d < PARAM_MAX_DIMS; ++d) x->shape[d] = d < ndim ? shape[d] : 0;
+            x->count = count;
+        }
+        x->offset = offset;
+        offset += x->count;
+    }
+    relayout(p, old_offset, p->values, fresh[0], t, old_count);
+    for (int c = 0; c < n_companions; ++c) relayout(p, old_offset, companions[c], fresh[1 + c], t, old_count);
+    free(p->values), free(p->grads);
+    p->values = fresh[0];
+    p->grads = fresh[n_buffers];
+    for (int c = 0; c < n_companions; ++c) {
+        free(companions[c]);
+        companions[c] = fresh[1 + c];
+    }
+    p->count = new_total;
+    free(old_offset);
+    return 0;
+}
+
 void params_free(param_set *p)
 {
     free(p->values);

@@ -22,6 +22,15 @@
  * marching cubes of the SDF (neus_sdf_mesh, neus_mesh.c) at mesh.resolution
  * is written to <job dir>/mesh.ply.
  *
+ * HIVE's stages (train.stages with sparse.resolutions): stage 1 trains the dense volumes (the
+ * sparse ones read their shared row); at the first iteration of stage k + 2 the SDF is sampled
+ * on a sparse.build_resolution³ grid (z-slabs split across the group, the brick marks summed),
+ * and sparse volume k activates the bricks within sparse.band of the marching-cubes cells that
+ * hold the surface (neus.h, nsr_sparse_activate).  Checkpoints store each sparse volume's active
+ * bricks (/structure/sparse<k>_bricks), so a resumed job (and `phive mesh`) rebuilds the tables
+ * before reading them, mid-stage included.  With render.fd_eps = 0 the FD step follows the
+ * finest active grid's cell.
+ *
  * With model.background, NeuS's NeRF++ background (neus.h, BACKGROUND) renders what lies
  * beyond the unit sphere from render.n_outside more samples per ray: for scenes without
  * masks (train.mask_weight = 0, NeuS's womask setting).
@@ -32,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "phive/errors.h"
 #include "phive/eval.h"
@@ -76,6 +86,15 @@ static const cfg_spec neus_schema[] = {
     {"volumes.channels", CFG_INT, "4", 1, 64, NULL, "feature channels per volume"},
     {"volumes.pe", CFG_INT, "6", 0, 12, NULL, "PE frequencies of the point concatenated before the features"},
     {"volumes.init_std", CFG_REAL, "0.02", 0, 10, NULL, "initial N(0, std^2) of the volumes"},
+    {"sparse.resolutions", CFG_STRING, "", 0, -1, NULL,
+     "HIVE's sparse high-resolution volumes after the dense ones, one per stage after the first (HIVE: 512,1024; "
+     "empty: none; needs train.stages)"},
+    {"sparse.index_resolution", CFG_INT, "256", 1, 2048, NULL,
+     "bricks a side of each sparse volume's index table (HIVE's 256^3; resolution / this = brick side)"},
+    {"sparse.band", CFG_REAL, "0.02", 0, 2, NULL,
+     "dilation of the stage's surface within which bricks are activated (normalised units, the unit sphere)"},
+    {"sparse.build_resolution", CFG_INT, "256", 2, 2048, NULL,
+     "SDF grid whose marching-cubes cells locate the surface at a stage boundary"},
     {"hash.levels", CFG_INT, "16", 1, NSR_MAX_HASH_LEVELS, NULL, "hash grid levels"},
     {"hash.features", CFG_INT, "2", 1, 64, NULL, "features per level"},
     {"hash.log2_table", CFG_INT, "19", 4, 26, NULL, "log2 of the rows of a level's table"},
@@ -98,6 +117,9 @@ static const cfg_spec neus_schema[] = {
     {"render.chunk_rays", CFG_INT, "64", 1, 65536, NULL, "rays per forward/backward chunk"},
     {"render.n_outside", CFG_INT, "32", 1, 256, NULL, "samples beyond the unit sphere (with model.background)"},
     {"train.iterations", CFG_INT, "300000", 1, 1e9, NULL, "Adam steps"},
+    {"train.stages", CFG_STRING, "", 0, -1, NULL,
+     "iterations of each stage (HIVE: 80000,20000,200000: dense, + sparse 1, + sparse 2), summing to "
+     "train.iterations; empty: one stage"},
     {"train.batch", CFG_INT, "512", 1, 1048576, NULL, "rays per step (split across the group's ranks)"},
     {"train.lr", CFG_REAL, "5e-4", 0, 10, NULL, "peak learning rate"},
     {"train.lr_variance", CFG_REAL, "0", 0, 10, NULL,
@@ -133,6 +155,9 @@ static const cfg_spec neus_schema[] = {
 
 typedef struct {
     long iterations, batch, checkpoint_every, anneal_end, eval_every, eval_rays;
+    long stage_start[NSR_MAX_SPARSE]; /* first iteration of stage k + 2: sparse volume k activates */
+    int build_res, fd_eps_auto;
+    double band;
     double tv_weight;
     int render_views, render_downscale;
     nsr_dataset ds;
@@ -182,6 +207,20 @@ int neus_job_model(const config *cfg, neus_model *m, param_set *p)
     mc.volumes.channels = (int)config_int(cfg, "volumes.channels");
     mc.volumes.pe_freqs = (int)config_int(cfg, "volumes.pe");
     mc.volumes.init_std = config_real(cfg, "volumes.init_std");
+    mc.volumes.n_sparse = config_list_length(cfg, "sparse.resolutions");
+    mc.volumes.index_res = (int)config_int(cfg, "sparse.index_resolution");
+    double res[NSR_MAX_SPARSE];
+    if (mc.volumes.n_sparse > NSR_MAX_SPARSE)
+        return err_set("sparse.resolutions = '%s': at most %d sparse volumes", config_str(cfg, "sparse.resolutions"),
+                       NSR_MAX_SPARSE);
+    if (mc.volumes.n_sparse && mc.encoding != NSR_ENCODING_VOLUMES)
+        return err_set("sparse.resolutions = '%s' needs model.encoding = volumes", config_str(cfg, "sparse.resolutions"));
+    if (mc.volumes.n_sparse && config_reals(cfg, "sparse.resolutions", mc.volumes.n_sparse, res)) return -1;
+    for (int k = 0; k < mc.volumes.n_sparse; ++k) {
+        if (res[k] != floor(res[k]) || res[k] < 2 || res[k] > 8192)
+            return err_set("sparse.resolutions: %g is not a resolution in 2..8192", res[k]);
+        mc.volumes.sparse_res[k] = (int)res[k];
+    }
     mc.hash.levels = (int)config_int(cfg, "hash.levels");
     mc.hash.features = (int)config_int(cfg, "hash.features");
     mc.hash.log2_table = (int)config_int(cfg, "hash.log2_table");
@@ -231,6 +270,31 @@ static int dtu_scan_of(const config *cfg, const char *root, long *scan)
         return err_set("eval.dtu_scan = 0, but the data set's name (%s) does not end with a scan number: set eval.dtu_scan",
                        root);
     *scan = strtol(root + start, NULL, 10);
+    return 0;
+}
+
+/* train.stages into stage_start (one stage per sparse volume after the dense one). */
+static int stages_of(neus_job *s, const config *cfg)
+{
+    const int n_sparse = nsr_sparse_count(&s->model.enc_xyz), n = config_list_length(cfg, "train.stages");
+    s->build_res = (int)config_int(cfg, "sparse.build_resolution");
+    s->band = config_real(cfg, "sparse.band");
+    if (n == 0 && n_sparse == 0) return 0;
+    if (n != n_sparse + 1)
+        return err_set("train.stages = '%s' lists %d stages; sparse.resolutions = '%s' needs %d (dense, then one per "
+                       "sparse volume)", config_str(cfg, "train.stages"), n, config_str(cfg, "sparse.resolutions"),
+                       n_sparse + 1);
+    double stage[NSR_MAX_SPARSE + 1], sum = 0;
+    if (config_reals(cfg, "train.stages", n, stage)) return -1;
+    for (int k = 0; k < n; ++k) {
+        if (stage[k] < 1 || stage[k] != floor(stage[k]))
+            return err_set("train.stages: %g is not a positive iteration count", stage[k]);
+        sum += stage[k];
+        if (k < n_sparse) s->stage_start[k] = (long)sum;
+    }
+    if (sum != (double)s->iterations)
+        return err_set("train.stages = '%s' sums to %.0f iterations, train.iterations is %ld",
+                       config_str(cfg, "train.stages"), sum, s->iterations);
     return 0;
 }
 
@@ -289,7 +353,8 @@ static int setup(neus_job *s, const job_ctx *ctx)
                                                : (!strcmp(gradient, "fd6") ? NEUS_GRADIENT_FD6 : NEUS_GRADIENT_ANALYTIC);
     const int volumes = s->model.cfg.encoding == NSR_ENCODING_VOLUMES, hash = s->model.cfg.encoding == NSR_ENCODING_HASH;
     s->ropt.fd_eps = config_real(cfg, "render.fd_eps");
-    if (s->ropt.fd_eps == 0) /* one cell of the finest grid */
+    s->fd_eps_auto = s->ropt.fd_eps == 0;
+    if (s->fd_eps_auto) /* one cell of the finest grid */
         s->ropt.fd_eps = volumes ? 2.0 / (s->model.cfg.volumes.res_max - 1)
                                  : (hash ? 2.0 / (nsr_volume_resolution(&s->model.enc_xyz, s->model.cfg.hash.levels - 1) - 1)
                                          : 1e-4);
@@ -299,6 +364,7 @@ static int setup(neus_job *s, const job_ctx *ctx)
     s->ropt.normal_weight = config_real(cfg, "train.normal_weight");
     if (s->ropt.normal_weight > 0 && s->ropt.gradient != NEUS_GRADIENT_FD6)
         return err_set("train.normal_weight = %g needs render.gradient = fd6 (the Laplacian)", s->ropt.normal_weight);
+    if (stages_of(s, cfg)) return -1;
     s->tv_weight = config_real(cfg, "train.tv_weight");
     if (s->tv_weight > 0 && !volumes) return err_set("train.tv_weight = %g needs model.encoding = volumes", s->tv_weight);
     s->ropt.chunk_rays = (int)config_int(cfg, "render.chunk_rays");
@@ -616,8 +682,146 @@ static int record_eval(neus_job *s, job_ctx *ctx, long it)
            metrics_append(&ctx->series, "psnr_render_iteration", (double)it);
 }
 
+/* ---- HIVE's stages: sparse volumes ----------------------------------------------------------- */
+
+/* With render.fd_eps = 0: one cell of the finest grid with a table of its own. */
+static void follow_fd_eps(neus_job *s)
+{
+    if (!s->fd_eps_auto || s->model.cfg.encoding != NSR_ENCODING_VOLUMES) return;
+    int finest = s->model.cfg.volumes.res_max;
+    for (int k = 0; k < nsr_sparse_count(&s->model.enc_xyz); ++k) {
+        nsr_sparse_info info;
+        if (!nsr_sparse_info_of(&s->model.enc_xyz, k, &info) && info.active && info.res > finest) finest = info.res;
+    }
+    s->ropt.fd_eps = 2.0 / (finest - 1);
+}
+
+/* Bytes a sparse volume holds: table values, gradients and Adam's two moments, and its index. */
+static double sparse_bytes(const nsr_sparse_info *info, int channels)
+{
+    return 4.0 * (double)info->rows * channels * sizeof(real) +
+           (double)info->bricks_per_axis * info->bricks_per_axis * info->bricks_per_axis * sizeof(int);
+}
+
+static int sparse_report(neus_job *s, job_ctx *ctx, int k, const char *what)
+{
+    nsr_sparse_info info;
+    if (nsr_sparse_info_of(&s->model.enc_xyz, k, &info)) return -1;
+    const double bytes = sparse_bytes(&info, s->model.cfg.volumes.channels);
+    const double share = (double)info.active / ((double)info.bricks_per_axis * info.bricks_per_axis * info.bricks_per_axis);
+    if (ctx->dist->group_rank == 0)
+        log_info("%s: sparse volume %d^3 %s: %ld bricks of %d^3 (%.2f %% of the volume), %zu rows, %.1f MiB with "
+                 "gradients, Adam moments and index", ctx->id, info.res, what, info.active, info.brick_side,
+                 100 * share, info.rows, bytes / 1048576.0);
+    char name[64];
+    snprintf(name, sizeof name, "sparse%d_bricks", k);
+    if (metrics_set(&ctx->final, name, (double)info.active)) return -1;
+    snprintf(name, sizeof name, "sparse%d_mib", k);
+    return metrics_set(&ctx->final, name, bytes / 1048576.0);
+}
+
+/* Stage k + 2 begins: activate sparse volume k's bricks around the current surface. */
+static int build_sparse(neus_job *s, job_ctx *ctx, int k)
+{
+    nsr_sparse_info info;
+    if (nsr_sparse_info_of(&s->model.enc_xyz, k, &info)) return -1;
+    const int G = s->build_res;
+    const long per_axis = info.bricks_per_axis, total = per_axis * per_axis * per_axis;
+    long lo, hi; /* this rank's z-cells of the SDF grid */
+    my_share(ctx->dist, G - 1, &lo, &hi);
+    real *mark = calloc((size_t)total, sizeof *mark);
+    float *grid = hi > lo ? malloc((size_t)G * G * (size_t)(hi - lo + 1) * sizeof *grid) : NULL;
+    int failed = !mark || (hi > lo && !grid);
+    if (failed) err_set("out of memory for the brick marks of sparse volume %d", k);
+    if (!failed && hi > lo) {
+        failed = neus_sdf_grid(&s->model, &s->params, G, -1, 1, (int)lo, (int)hi, grid) != 0;
+        if (!failed) nsr_sparse_mark(&s->model.enc_xyz, k, grid, G, (int)lo, (int)hi, s->band, mark);
+    }
+    free(grid);
+    if (dist_group_max(ctx->dist, failed) || dist_allreduce(ctx->dist, mark, (size_t)total, 0)) {
+        free(mark);
+        return failed ? -1 : err_set("another rank failed to sample the SDF for sparse volume %d", k);
+    }
+    long n = 0, *ids = malloc((size_t)(total ? total : 1) * sizeof *ids);
+    if (!ids) {
+        free(mark);
+        return err_set("out of memory for the brick list of sparse volume %d", k);
+    }
+    for (long b = 0; b < total; ++b)
+        if (mark[b] > 0) ids[n++] = b;
+    free(mark);
+    int status = nsr_sparse_activate(&s->model.enc_xyz, &s->params, &s->opt, k, ids, n, &s->rng);
+    free(ids);
+    if (status) return -1;
+    follow_fd_eps(s);
+    return sparse_report(s, ctx, k, "activated");
+}
+
+int neus_restore_structure(neus_model *m, param_set *p, adam *opt, const char *ckpt)
+{
+    rng_t rng; /* the values are the checkpoint's: the initial draw does not matter */
+    rng_seed(&rng, 0, 0);
+    for (int k = 0; k < nsr_sparse_count(&m->enc_xyz); ++k) {
+        char name[64];
+        snprintf(name, sizeof name, "sparse%d_bricks", k);
+        uint64_t *ids = NULL;
+        size_t n = 0;
+        if (ckpt_read_array(ckpt, name, &ids, &n)) return -1;
+        long *bricks = n ? malloc(n * sizeof *bricks) : NULL;
+        if (n && !bricks) {
+            free(ids);
+            return err_set("out of memory for the bricks of %s", ckpt);
+        }
+        for (size_t i = 0; i < n; ++i) bricks[i] = (long)ids[i];
+        int status = n ? nsr_sparse_activate(&m->enc_xyz, p, opt, k, bricks, (long)n, &rng) : 0;
+        free(ids), free(bricks);
+        if (status) return err_context("%s: /structure/%s", ckpt, name);
+    }
+    return 0;
+}
+
+/* The checkpoint with the sparse volumes' active bricks. */
+static int save_checkpoint(neus_job *s, job_ctx *ctx, long iterations)
+{
+    ckpt_array arrays[NSR_MAX_SPARSE];
+    char names[NSR_MAX_SPARSE][32];
+    uint64_t *ids[NSR_MAX_SPARSE] = {NULL};
+    int n = 0, status = 0;
+    for (int k = 0; k < nsr_sparse_count(&s->model.enc_xyz) && !status; ++k) {
+        nsr_sparse_info info;
+        const long *bricks = nsr_sparse_bricks(&s->model.enc_xyz, k);
+        if (!bricks || nsr_sparse_info_of(&s->model.enc_xyz, k, &info)) continue;
+        if (!(ids[n] = malloc((size_t)info.active * sizeof **ids))) {
+            status = err_set("out of memory writing the checkpoint");
+            break;
+        }
+        for (long a = 0; a < info.active; ++a) ids[n][a] = (uint64_t)bricks[a];
+        snprintf(names[n], sizeof names[n], "sparse%d_bricks", k);
+        arrays[n] = (ckpt_array){.name = names[n], .data = ids[n], .count = (size_t)info.active};
+        ++n;
+    }
+    if (!status) status = job_checkpoint_save_structure(ctx, &s->params, &s->opt, &s->rng, iterations, arrays, n);
+    for (int k = 0; k < NSR_MAX_SPARSE; ++k) free(ids[k]);
+    return status;
+}
+
+/* Before the checkpoint's values load: its sparse volumes' bricks (every rank reads them). */
+static int resume_structure(neus_job *s, job_ctx *ctx)
+{
+    char path[4200];
+    job_path(ctx, "ckpt.h5", path, sizeof path);
+    int failed = 0;
+    if (!access(path, F_OK)) failed = neus_restore_structure(&s->model, &s->params, &s->opt, path) != 0;
+    if (dist_group_max(ctx->dist, failed)) return failed ? -1 : err_set("another rank failed to restore the sparse volumes");
+    follow_fd_eps(s);
+    for (int k = 0; k < nsr_sparse_count(&s->model.enc_xyz); ++k)
+        if (nsr_sparse_bricks(&s->model.enc_xyz, k) && sparse_report(s, ctx, k, "restored")) return -1;
+    return 0;
+}
+
 static int run_training(neus_job *s, job_ctx *ctx)
 {
+    if (resume_structure(s, ctx)) return -1;
     const long first = job_checkpoint_resume(ctx, &s->params, &s->opt, &s->rng);
     if (first < 0) return -1;
     progress bar;
@@ -627,8 +831,10 @@ static int run_training(neus_job *s, job_ctx *ctx)
         if (job_should_stop(ctx)) {
             progress_end(&bar);
             if (leader) log_info("%s: stop requested, checkpointing at iteration %ld", ctx->id, it);
-            return job_checkpoint_save(ctx, &s->params, &s->opt, &s->rng, it) ? -1 : JOB_INTERRUPTED;
+            return save_checkpoint(s, ctx, it) ? -1 : JOB_INTERRUPTED;
         }
+        for (int k = 0; k < nsr_sparse_count(&s->model.enc_xyz); ++k)
+            if (it == s->stage_start[k] && !nsr_sparse_bricks(&s->model.enc_xyz, k) && build_sparse(s, ctx, k)) return -1;
         double lr = schedule_lr(&s->opt.groups[0], s->opt.step);
         double r[3];
         if (train_step(s, ctx, it, r)) return -1;
@@ -641,7 +847,7 @@ static int run_training(neus_job *s, job_ctx *ctx)
         if (s->eval_every > 0 && (it + 1) % s->eval_every == 0 && it + 1 < s->iterations && record_eval(s, ctx, it + 1))
             return -1;
         if (s->checkpoint_every && (it + 1) % s->checkpoint_every == 0 && it + 1 < s->iterations &&
-            job_checkpoint_save(ctx, &s->params, &s->opt, &s->rng, it + 1))
+            save_checkpoint(s, ctx, it + 1))
             return -1;
     }
     progress_end(&bar);
@@ -677,7 +883,7 @@ static int neus_run(job_ctx *ctx)
     int status = setup(&s, ctx);
     if (!status) status = run_training(&s, ctx);
     if (status == JOB_COMPLETE) status = write_outputs(&s, ctx) ? -1 : JOB_COMPLETE;
-    if (status == JOB_COMPLETE) status = job_checkpoint_save(ctx, &s.params, &s.opt, &s.rng, s.iterations) ? -1 : JOB_COMPLETE;
+    if (status == JOB_COMPLETE) status = save_checkpoint(&s, ctx, s.iterations) ? -1 : JOB_COMPLETE;
     teardown(&s);
     return status;
 }

@@ -23,9 +23,9 @@
 
 #define GRID_ROWS 32768 /* grid points per SDF forward pass */
 
-/* SDF on the grid (res³, x fastest) of [-1.01, 1.01]³ in the normalised frame. */
-static int sdf_grid(const neus_model *m, const param_set *p, int res, float *grid)
+int neus_sdf_grid(const neus_model *m, const param_set *p, int res, double lo, double hi, int z0, int z1, float *grid)
 {
+    if (res < 2 || z0 < 0 || z1 < z0 || z1 >= res) return err_set("SDF grid: slices %d..%d of %d", z0, z1, res);
     mlp_buffers buf;
     real *x = malloc((size_t)GRID_ROWS * 3 * sizeof *x);
     if (!x) return err_set("out of memory for the mesh grid");
@@ -33,14 +33,14 @@ static int sdf_grid(const neus_model *m, const param_set *p, int res, float *gri
         free(x);
         return -1;
     }
-    long total = (long)res * res * res;
-    double step = 2.02 / (res - 1);
+    long total = (long)res * res * (z1 - z0 + 1);
+    double step = (hi - lo) / (res - 1);
     for (long start = 0; start < total; start += GRID_ROWS) {
         int rows = (int)(total - start < GRID_ROWS ? total - start : GRID_ROWS);
         for (int r = 0; r < rows; ++r) {
             long cell = start + r;
-            long idx[3] = {cell % res, (cell / res) % res, cell / ((long)res * res)};
-            for (int c = 0; c < 3; ++c) x[3 * r + c] = (real)(-1.01 + step * idx[c]);
+            long idx[3] = {cell % res, (cell / res) % res, z0 + cell / ((long)res * res)};
+            for (int c = 0; c < 3; ++c) x[3 * r + c] = (real)(lo + step * idx[c]);
         }
         m->enc_xyz.ops->forward(&m->enc_xyz, p, x, rows, buf.act[0]);
         mlp_forward_cols(&m->sdf, p, &buf, rows, 1); /* the SDF column only, not the features */
@@ -58,7 +58,7 @@ int neus_sdf_mesh(const neus_model *m, const param_set *p, int res, const double
     size_t n = (size_t)res * res * res;
     float *grid = malloc(n * sizeof *grid);
     if (!grid) return err_set("out of memory for a %d^3 grid", res);
-    int status = sdf_grid(m, p, res, grid);
+    int status = neus_sdf_grid(m, p, res, -1.01, 1.01, 0, res - 1, grid);
     if (!status) {
         mcubes_options o;
         mcubes_options_init(&o);
@@ -130,7 +130,7 @@ static int job_scale_mat(const config *cfg, double scale_mat0[16])
 /* Model of cfg with the checkpoint's parameters (read only); *iteration: the checkpoint's. */
 static int load_model(const config *cfg, const char *ckpt, neus_model *m, param_set *p, long *iteration)
 {
-    if (neus_job_model(cfg, m, p)) return -1;
+    if (neus_job_model(cfg, m, p) || neus_restore_structure(m, p, NULL, ckpt)) return -1;
     train_state state = {.params = p, .config_hash = config_hash(cfg)};
     if (ckpt_load(ckpt, &state)) return -1;
     *iteration = state.iteration;

@@ -1,7 +1,8 @@
 /* volume_encoding.c — feature grids as nsr_encodings (see neus.h): HIVE's hierarchical dense
- * volumes and Instant-NGP's multiresolution hash grid.  Both are a list of trilinear grids
- * (kernels/nsr_volume.h) whose features follow PE(x); they differ in their tables (dense r³ or
- * hashed), initialisation and learning-rate groups, and TV applies to the dense volumes only. */
+ * volumes with its sparse high-resolution volumes, and Instant-NGP's multiresolution hash grid.
+ * All are a list of trilinear grids (kernels/nsr_volume.h) whose features follow PE(x); they
+ * differ in their tables (dense r³, brick-sparse or hashed), initialisation and learning-rate
+ * groups, and TV applies to HIVE's volumes only. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,12 +16,24 @@
 
 #define PAR_THREADS mlp_elementwise_threads()
 
-#define MAX_GRIDS (NSR_MAX_HASH_LEVELS > NSR_MAX_VOLUMES ? NSR_MAX_HASH_LEVELS : NSR_MAX_VOLUMES)
+#define MAX_GRIDS (NSR_MAX_HASH_LEVELS > NSR_MAX_VOLUMES + NSR_MAX_SPARSE ? NSR_MAX_HASH_LEVELS \
+                                                                       : NSR_MAX_VOLUMES + NSR_MAX_SPARSE)
+#define SPARSE_STREAM (1ull << 44) /* Philox streams of the sparse volumes' initial values */
+
+/* A sparse volume's structure (grid n_dense + k). */
+typedef struct {
+    int shift, brick_res; /* brick side 2^shift, bricks a side */
+    int *slot;            /* brick_res³: slot of each brick, −1 inactive */
+    long *active, n_active; /* active brick ids, ascending */
+    long *slab_start;     /* brick_res + 1: active[slab_start[z] .. slab_start[z + 1]) have b_z = z */
+    long tv_cells;        /* voxels with all four TV vertices active */
+} sparse_state;
 
 typedef struct {
-    int n_grids, channels, pe_freqs;
+    int n_grids, n_sparse, channels, pe_freqs; /* grids: n_grids − n_sparse dense or hashed, then the sparse */
     int res[MAX_GRIDS], tensor[MAX_GRIDS];
-    long table[MAX_GRIDS]; /* rows: r³ (dense) or the hash table */
+    long table[MAX_GRIDS]; /* rows: r³ (dense), the hash table, or active·B³ + 1 (sparse) */
+    sparse_state sparse[NSR_MAX_SPARSE];
     int n_pe;              /* width of the leading PE(x) */
     int hashed;            /* 0: HIVE's volumes, 1: hash grid */
     double init;           /* volumes: N(0, init²); hash: U(−init, init) */
@@ -33,7 +46,7 @@ typedef struct {
 void nsr_volume_config_default(nsr_volume_config *c)
 {
     *c = (nsr_volume_config){.n_volumes = 8, .res_min = 2, .res_max = 256, .channels = 4, .pe_freqs = 6,
-                             .init_std = 0.02};
+                             .init_std = 0.02, .n_sparse = 0, .sparse_res = {512, 1024}, .index_res = 256};
 }
 
 void nsr_hash_config_default(nsr_hash_config *c)
@@ -43,6 +56,21 @@ void nsr_hash_config_default(nsr_hash_config *c)
 }
 
 static volume_state *state_of(const nsr_encoding *e) { return (volume_state *)e->state; }
+
+static int first_sparse(const volume_state *s) { return s->n_grids - s->n_sparse; }
+
+/* The addressing of grid m. */
+static volume_grid grid_of(const volume_state *s, int m)
+{
+    volume_grid g = {.r = s->res[m], .table = s->table[m]};
+    const int k = m - first_sparse(s);
+    if (k >= 0) {
+        g.bricks = s->sparse[k].slot;
+        g.shift = s->sparse[k].shift;
+        g.brick_res = s->sparse[k].brick_res;
+    }
+    return g;
+}
 
 static int vol_n_out(const nsr_encoding *e)
 {
@@ -111,8 +139,10 @@ static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x
         const real *xr = x + 3 * (size_t)r;
         real *o = out + (size_t)r * width;
         positional_encoding(xr, 3, s->pe_freqs, o);
-        for (int m = 0; m < M; ++m)
-            volume_lookup(params_values(p, s->tensor[m]), s->res[m], s->table[m], C, xr, o + s->n_pe + m * C);
+        for (int m = 0; m < M; ++m) {
+            const volume_grid g = grid_of(s, m);
+            volume_lookup(&g, params_values(p, s->tensor[m]), C, xr, o + s->n_pe + m * C);
+        }
     }
 }
 
@@ -120,18 +150,18 @@ static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x
 static void scatter_volume(const volume_state *s, param_set *p, int m, const real *x, const int *order, int rows,
                            const real *grad_out, int width)
 {
-    const int C = s->channels, r = s->res[m];
-    const long table = s->table[m];
+    const int C = s->channels;
+    const volume_grid grid = grid_of(s, m);
     real *G = params_grads(p, s->tensor[m]);
     for (int i = 0; i < rows; ++i) {
         const int row = order ? order[i] : i;
         int base[3];
         real t[3], dt[3];
-        volume_cell(x + 3 * (size_t)row, r, base, t, dt);
+        volume_cell(x + 3 * (size_t)row, grid.r, base, t, dt);
         const real *g = grad_out + (size_t)row * width + s->n_pe + m * C;
         for (int c = 0; c < 8; ++c) {
             real w;
-            real *v = G + volume_corner(base, t, r, table, c, &w) * C;
+            real *v = G + volume_corner(&grid, base, t, c, &w) * C;
             for (int k = 0; k < C; ++k) v[k] += w * g[k];
         }
     }
@@ -148,9 +178,11 @@ static void vol_backward(const nsr_encoding *e, param_set *p, const real *x, con
             const real *g = grad_out + (size_t)r * width;
             real *gx = grad_x + 3 * (size_t)r;
             positional_encoding_vjp(out + (size_t)r * width, 3, s->pe_freqs, g, gx);
-            for (int m = 0; m < M; ++m)
-                volume_lookup_grad_x(params_values(p, s->tensor[m]), s->res[m], s->table[m], C, x + 3 * (size_t)r,
-                                     g + s->n_pe + m * C, gx);
+            for (int m = 0; m < M; ++m) {
+                const volume_grid grid = grid_of(s, m);
+                volume_lookup_grad_x(&grid, params_values(p, s->tensor[m]), C, x + 3 * (size_t)r, g + s->n_pe + m * C,
+                                     gx);
+            }
         }
     }
     if (!accumulate_params) return;
@@ -175,7 +207,7 @@ static int is_grid(const nsr_encoding *e) { return e->ops == &volume_ops || e->o
 static int declare_grid(volume_state *s, param_set *p, const char *prefix, int m, int res, long table, int group)
 {
     char name[32];
-    snprintf(name, sizeof name, "%s%d", prefix, m);
+    snprintf(name, sizeof name, "%s%d", prefix, m - (strcmp(prefix, "sparse") ? 0 : first_sparse(s)));
     size_t shape[2] = {(size_t)table, (size_t)s->channels};
     s->res[m] = res;
     s->table[m] = table;
@@ -200,17 +232,41 @@ int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config 
         return err_set("feature volumes: resolutions %d..%d (need 2 <= min <= max <= 2048)", c->res_min, c->res_max);
     if (c->channels < 1 || c->channels > 64) return err_set("feature volumes: %d channels outside 1..64", c->channels);
     if (c->pe_freqs < 0 || c->pe_freqs > 24) return err_set("feature volumes: %d PE frequencies", c->pe_freqs);
+    if (c->n_sparse < 0 || c->n_sparse > NSR_MAX_SPARSE)
+        return err_set("sparse volumes: %d outside 0..%d", c->n_sparse, NSR_MAX_SPARSE);
+    for (int k = 0; k < c->n_sparse; ++k) {
+        const int R = c->sparse_res[k], n = c->index_res, side = n > 0 ? R / n : 0;
+        if (n < 1 || R % n || side < 1 || side > 16 || (side & (side - 1)))
+            return err_set("sparse volume %d: resolution %d over an index table of %d bricks a side (the brick side "
+                           "R / index must be a power of two up to 16)", k, R, n);
+    }
     volume_state *s = calloc(1, sizeof *s);
     if (!s) return err_set("out of memory");
-    *s = (volume_state){.n_grids = c->n_volumes, .channels = c->channels, .pe_freqs = c->pe_freqs,
-                        .n_pe = positional_encoding_width(3, c->pe_freqs), .init = c->init_std};
-    for (int m = 0; m < c->n_volumes; ++m) {
+    *s = (volume_state){.n_grids = c->n_volumes + c->n_sparse, .n_sparse = c->n_sparse, .channels = c->channels,
+                        .pe_freqs = c->pe_freqs, .n_pe = positional_encoding_width(3, c->pe_freqs),
+                        .init = c->init_std};
+    int status = 0;
+    for (int m = 0; m < c->n_volumes && !status; ++m) {
         double f = c->n_volumes > 1 ? (double)m / (c->n_volumes - 1) : 0;
         int r = (int)lround(c->res_min * pow((double)c->res_max / c->res_min, f));
-        if (declare_grid(s, p, "vol", m, r, (long)r * r * r, first_group + (r <= 16 ? 0 : (r <= 64 ? 1 : 2)))) {
-            free(s);
-            return -1;
+        status = declare_grid(s, p, "vol", m, r, (long)r * r * r, first_group + (r <= 16 ? 0 : (r <= 64 ? 1 : 2)));
+    }
+    for (int k = 0; k < c->n_sparse && !status; ++k) {
+        sparse_state *q = &s->sparse[k];
+        q->brick_res = c->index_res;
+        while ((1 << q->shift) < c->sparse_res[k] / c->index_res) ++q->shift;
+        const long bricks = (long)q->brick_res * q->brick_res * q->brick_res;
+        if (!(q->slot = malloc((size_t)bricks * sizeof *q->slot))) {
+            status = err_set("out of memory for the %d^3 index table of sparse volume %d", q->brick_res, k);
+            break;
         }
+        for (long b = 0; b < bricks; ++b) q->slot[b] = -1;
+        status = declare_grid(s, p, "sparse", c->n_volumes + k, c->sparse_res[k], 1, first_group + 2);
+    }
+    if (status) {
+        e->state = s;
+        nsr_encoding_free(e);
+        return -1;
     }
     return attach(e, s, &volume_ops);
 }
@@ -259,6 +315,8 @@ void nsr_encoding_free(nsr_encoding *e)
 {
     volume_state *s = e->state;
     if (s) free(s->keys), free(s->order);
+    for (int k = 0; s && k < NSR_MAX_SPARSE; ++k)
+        free(s->sparse[k].slot), free(s->sparse[k].active), free(s->sparse[k].slab_start);
     free(e->state);
     e->state = NULL;
 }
@@ -275,40 +333,86 @@ int nsr_volume_tensor(const nsr_encoding *e, int m)
     return state_of(e)->tensor[m];
 }
 
+/* The rows of the TV voxel at vertex (i, j, k) of a sparse grid: its own and its +x, +y, +z
+ * neighbours'; 0 when one lies outside the grid or in an inactive brick. */
+static int sparse_voxel(const volume_grid *g, long i, long j, long k, long rows[4])
+{
+    if (i + 1 >= g->r || j + 1 >= g->r || k + 1 >= g->r) return 0;
+    const long shared = g->table - 1;
+    rows[0] = volume_row(g, i, j, k);
+    rows[1] = volume_row(g, i + 1, j, k);
+    rows[2] = volume_row(g, i, j + 1, k);
+    rows[3] = volume_row(g, i, j, k + 1);
+    return rows[0] != shared && rows[1] != shared && rows[2] != shared && rows[3] != shared;
+}
+
+/* The TV term of one voxel (rows as sparse_voxel, or dense strides) with its gradient scaled by
+ * weight / (cells · length) into G; returns its length. */
+static double voxel_tv(const real *V, real *G, const long rows[4], int C, double weight, long cells)
+{
+    double d2 = 1e-12;
+    for (int a = 1; a <= 3; ++a)
+        for (int c = 0; c < C; ++c) {
+            double d = (double)V[rows[a] * C + c] - (double)V[rows[0] * C + c];
+            d2 += d * d;
+        }
+    const double len = sqrt(d2);
+    if (G) {
+        const double scale = weight / ((double)cells * len);
+        for (int a = 1; a <= 3; ++a)
+            for (int c = 0; c < C; ++c) {
+                real g = (real)(scale * ((double)V[rows[a] * C + c] - (double)V[rows[0] * C + c]));
+                G[rows[a] * C + c] += g;
+                G[rows[0] * C + c] -= g;
+            }
+    }
+    return len;
+}
+
 /* TV of one volume: mean over the (r − 1)³ voxels with all three forward neighbours of
  * sqrt(Σ_channels Σ_axes (V_{+axis} − V)² + 1e-12) (the 1e-12 keeps the gradient finite at 0).
  * A voxel's gradient touches its own z-slice and the next: the slices go in two parallel sweeps
  * (even, then odd), so no two threads write the same vertex and each gradient sums in a fixed order. */
-static double volume_tv(const real *V, real *G, int r, int C, double weight)
+static double volume_tv(const real *V, real *G, int r, double weight, int C)
 {
     const long n = r - 1, cells = n * n * n;
-    const long stride[3] = {C, (long)r * C, (long)r * r * C};
     double total = 0;
     for (int parity = 0; parity < 2; ++parity) {
 #pragma omp parallel for schedule(static) reduction(+ : total) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && n > 16)
         for (long k = parity; k < n; k += 2)
             for (long j = 0; j < n; ++j)
                 for (long i = 0; i < n; ++i) {
-                    long at = ((k * r + j) * r + i) * C;
-                    double d2 = 1e-12;
-                    for (int a = 0; a < 3; ++a)
-                        for (int c = 0; c < C; ++c) {
-                            double d = (double)V[at + stride[a] + c] - (double)V[at + c];
-                            d2 += d * d;
-                        }
-                    double len = sqrt(d2);
-                    total += len;
-                    if (!G) continue;
-                    double scale = weight / (cells * len);
-                    for (int a = 0; a < 3; ++a)
-                        for (int c = 0; c < C; ++c) {
-                            real g = (real)(scale * ((double)V[at + stride[a] + c] - (double)V[at + c]));
-                            G[at + stride[a] + c] += g;
-                            G[at + c] -= g;
-                        }
+                    const long at = (k * r + j) * r + i;
+                    const long rows[4] = {at, at + 1, at + r, at + (long)r * r};
+                    total += voxel_tv(V, G, rows, C, weight, cells);
                 }
     }
     return total / cells;
+}
+
+/* The same over a sparse volume's voxels with four active vertices (q->tv_cells): a voxel of brick
+ * slab b_z writes slabs b_z and b_z + 1, so the slabs go in the same two sweeps. */
+static double sparse_tv(const volume_state *s, int m, const real *V, real *G, double weight)
+{
+    const sparse_state *q = &s->sparse[m - first_sparse(s)];
+    if (!q->tv_cells) return 0;
+    const volume_grid g = grid_of(s, m);
+    const long side = 1L << q->shift, n = q->brick_res;
+    double total = 0;
+    for (int parity = 0; parity < 2; ++parity) {
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : total) num_threads(PAR_THREADS) if (PAR_THREADS > 1)
+        for (long bz = parity; bz < n; bz += 2)
+            for (long a = q->slab_start[bz]; a < q->slab_start[bz + 1]; ++a) {
+                const long b = q->active[a], x0 = (b % n) * side, y0 = (b / n % n) * side, z0 = bz * side;
+                for (long k = z0; k < z0 + side; ++k)
+                    for (long j = y0; j < y0 + side; ++j)
+                        for (long i = x0; i < x0 + side; ++i) {
+                            long rows[4];
+                            if (sparse_voxel(&g, i, j, k, rows)) total += voxel_tv(V, G, rows, s->channels, weight, q->tv_cells);
+                        }
+            }
+    }
+    return total / (double)q->tv_cells;
 }
 
 double nsr_volume_tv(const nsr_encoding *e, param_set *p, double weight, int accumulate)
@@ -316,8 +420,144 @@ double nsr_volume_tv(const nsr_encoding *e, param_set *p, double weight, int acc
     if (e->ops != &volume_ops) return 0; /* TV of a hash table has no spatial meaning */
     const volume_state *s = state_of(e);
     double tv = 0;
-    for (int m = 0; m < s->n_grids; ++m)
-        tv += volume_tv(params_values(p, s->tensor[m]), accumulate ? params_grads(p, s->tensor[m]) : NULL, s->res[m],
-                        s->channels, weight);
+    for (int m = 0; m < s->n_grids; ++m) {
+        const real *V = params_values(p, s->tensor[m]);
+        real *G = accumulate ? params_grads(p, s->tensor[m]) : NULL;
+        tv += m < first_sparse(s) ? volume_tv(V, G, s->res[m], weight, s->channels) : sparse_tv(s, m, V, G, weight);
+    }
     return tv;
+}
+
+/* ---- sparse volumes ------------------------------------------------------------------------------ */
+
+static const sparse_state *sparse_of(const nsr_encoding *e, int k)
+{
+    if (e->ops != &volume_ops || k < 0 || k >= state_of(e)->n_sparse) return NULL;
+    return &state_of(e)->sparse[k];
+}
+
+int nsr_sparse_count(const nsr_encoding *e) { return e->ops == &volume_ops ? state_of(e)->n_sparse : 0; }
+
+int nsr_sparse_info_of(const nsr_encoding *e, int k, nsr_sparse_info *info)
+{
+    const sparse_state *q = sparse_of(e, k);
+    if (!q) return err_set("no sparse volume %d", k);
+    const volume_state *s = state_of(e);
+    *info = (nsr_sparse_info){.res = s->res[first_sparse(s) + k], .brick_side = 1 << q->shift,
+                              .bricks_per_axis = q->brick_res, .active = q->n_active,
+                              .rows = (size_t)s->table[first_sparse(s) + k]};
+    return 0;
+}
+
+const long *nsr_sparse_bricks(const nsr_encoding *e, int k)
+{
+    const sparse_state *q = sparse_of(e, k);
+    return q && q->n_active ? q->active : NULL;
+}
+
+/* Vertex index range [*v0, *v1] of a grid of resolution R whose cells meet [lo, hi] (clamped). */
+static void vertex_range(double lo, double hi, int R, long *v0, long *v1)
+{
+    const double scale = 0.5 * (R - 1);
+    *v0 = (long)floor((lo + 1) * scale);
+    *v1 = (long)ceil((hi + 1) * scale);
+    if (*v0 < 0) *v0 = 0;
+    if (*v1 > R - 1) *v1 = R - 1;
+}
+
+void nsr_sparse_mark(const nsr_encoding *e, int k, const float *sdf, int G, int z0, int z1, double band, real *mark)
+{
+    const sparse_state *q = sparse_of(e, k);
+    if (!q || G < 2) return;
+    const volume_state *s = state_of(e);
+    const int R = s->res[first_sparse(s) + k], n = q->brick_res;
+    const double h = 2.0 / (G - 1);
+    const long plane = (long)G * G;
+    for (int z = z0; z < z1; ++z)
+        for (int y = 0; y + 1 < G; ++y)
+            for (int x = 0; x + 1 < G; ++x) {
+                int below = 0, above = 0;
+                for (int c = 0; c < 8; ++c) {
+                    float f = sdf[(long)(z - z0 + (c >> 2 & 1)) * plane + (long)(y + (c >> 1 & 1)) * G + x + (c & 1)];
+                    below |= f <= 0, above |= f >= 0;
+                }
+                if (!(below && above)) continue; /* marching cubes puts no surface in this cell */
+                long lo[3], hi[3];
+                const int at[3] = {x, y, z};
+                for (int a = 0; a < 3; ++a) {
+                    vertex_range(-1 + h * at[a] - band, -1 + h * (at[a] + 1) + band, R, &lo[a], &hi[a]);
+                    lo[a] >>= q->shift, hi[a] >>= q->shift;
+                }
+                for (long bz = lo[2]; bz <= hi[2]; ++bz)
+                    for (long by = lo[1]; by <= hi[1]; ++by)
+                        for (long bx = lo[0]; bx <= hi[0]; ++bx) mark[(bz * n + by) * n + bx] = 1;
+            }
+}
+
+/* Fill sparse volume k's structure from its active list (slots, slabs, TV count). */
+static void sparse_index(volume_state *s, int k)
+{
+    sparse_state *q = &s->sparse[k];
+    const long n = q->brick_res;
+    for (long z = 0; z <= n; ++z) q->slab_start[z] = 0;
+    for (long a = 0; a < q->n_active; ++a) {
+        q->slot[q->active[a]] = (int)a;
+        ++q->slab_start[q->active[a] / (n * n) + 1];
+    }
+    for (long z = 0; z < n; ++z) q->slab_start[z + 1] += q->slab_start[z];
+    const int m = first_sparse(s) + k;
+    const volume_grid g = grid_of(s, m);
+    const long side = 1L << q->shift;
+    q->tv_cells = 0;
+    for (long a = 0; a < q->n_active; ++a) {
+        const long b = q->active[a], x0 = (b % n) * side, y0 = (b / n % n) * side, z0 = b / (n * n) * side;
+        for (long k3 = z0; k3 < z0 + side; ++k3)
+            for (long j = y0; j < y0 + side; ++j)
+                for (long i = x0; i < x0 + side; ++i) {
+                    long rows[4];
+                    q->tv_cells += sparse_voxel(&g, i, j, k3, rows);
+                }
+    }
+}
+
+int nsr_sparse_activate(nsr_encoding *e, param_set *p, adam *opt, int k, const long *bricks, long n, const rng_t *rng)
+{
+    const sparse_state *found = sparse_of(e, k);
+    if (!found) return err_set("no sparse volume %d to activate", k);
+    volume_state *s = state_of(e);
+    sparse_state *q = &s->sparse[k];
+    const int m = first_sparse(s) + k, C = s->channels;
+    const long total = (long)q->brick_res * q->brick_res * q->brick_res, per_brick = 1L << (3 * q->shift);
+    if (q->n_active) return err_set("sparse volume %d is already active (%ld bricks)", k, q->n_active);
+    for (long a = 0; a < n; ++a)
+        if (bricks[a] < 0 || bricks[a] >= total || (a && bricks[a] <= bricks[a - 1]))
+            return err_set("sparse volume %d: brick list not ascending inside 0..%ld at entry %ld", k, total - 1, a);
+    if (n * per_brick >= (long)INT32_MAX) return err_set("sparse volume %d: %ld bricks are too many", k, n);
+    long *active = malloc((size_t)(n ? n : 1) * sizeof *active);
+    long *slabs = malloc((size_t)(q->brick_res + 1) * sizeof *slabs);
+    const size_t rows = (size_t)(n * per_brick + 1), shape[2] = {rows, (size_t)C};
+    if (!active || !slabs || adam_reshape(opt, p, s->tensor[m], 2, shape)) {
+        free(active), free(slabs);
+        return active && slabs ? -1 : err_set("out of memory for sparse volume %d", k);
+    }
+    memcpy(active, bricks, (size_t)n * sizeof *active);
+    q->active = active, q->n_active = n, q->slab_start = slabs;
+    s->table[m] = (long)rows;
+    /* the shared row (row 0 so far) moves last; the bricks' rows start from it */
+    real *V = params_values(p, s->tensor[m]);
+    real *moments[2] = {opt ? opt->m + p->tensors[s->tensor[m]].offset : NULL,
+                        opt ? opt->v + p->tensors[s->tensor[m]].offset : NULL};
+    const size_t last = (rows - 1) * C;
+    for (int c = 0; c < C; ++c) V[last + c] = V[c];
+    for (int b = 0; b < 2; ++b)
+        if (moments[b])
+            for (int c = 0; c < C; ++c) moments[b][last + c] = moments[b][c], moments[b][c] = 0;
+    for (size_t i = 0; i < last; ++i) {
+        double u[2];
+        rng_uniform2_at(rng, SPARSE_STREAM + (uint64_t)k, i, u);
+        const double normal = sqrt(-2.0 * log(1.0 - u[0])) * cos(2.0 * M_PI * u[1]);
+        V[i] = (real)((double)V[last + i % C] + s->init * normal);
+    }
+    sparse_index(s, k);
+    return 0;
 }

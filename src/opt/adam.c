@@ -69,6 +69,14 @@ static adam_coefficients coefficients(const adam *opt, double lr, long t)
     return c;
 }
 
+int adam_reshape(adam *opt, param_set *p, int t, int ndim, const size_t *shape)
+{
+    real *moments[2] = {opt ? opt->m : NULL, opt ? opt->v : NULL};
+    if (params_reshape(p, t, ndim, shape, moments, opt ? 2 : 0)) return -1;
+    if (opt) opt->m = moments[0], opt->v = moments[1], opt->count = p->count;
+    return 0;
+}
+
 int adam_step(adam *opt, param_set *p)
 {
     if (p->count != opt->count) return err_set("Adam state has %zu values, parameters %zu", opt->count, p->count);

@@ -81,7 +81,7 @@ static double bench_checkpoint(void)
     adam opt;
     adam_init(&opt, &p, 0.9, 0.999, 1e-8);
     for (size_t i = 0; i < p.count; ++i) p.values[i] = (real)i * 1e-6f, opt.m[i] = p.values[i], opt.v[i] = p.values[i];
-    train_state state = {&p, &opt, NULL, 1, NULL, 1};
+    train_state state = {&p, &opt, NULL, 1, NULL, 1, NULL, 0};
     double start = wall_time();
     int status = ckpt_save(path, &state);
     double seconds = wall_time() - start;

@@ -7,8 +7,10 @@
 # (renders/*.png, psnr_render); `phive mesh` rebuilds the job's mesh from its
 # checkpoint, keeps an existing output without --force and names a missing or
 # truncated checkpoint.  With the NeRF++ background (no masks), and with HIVE's feature volumes
-# (6-tap FD gradient, normal smoothness, TV), the loss falls and 2 ranks give 1 rank's curve; with
-# Instant-NGP's hash grid the loss falls.
+# (6-tap FD gradient, normal smoothness, TV), the loss falls and 2 ranks give 1 rank's curve; HIVE's
+# three stages (dense, + sparse 64³, + sparse 128³) activate bricks around the surface, agree on 1
+# and 2 ranks, and a run stopped mid-stage resumes to the uninterrupted curve; with Instant-NGP's
+# hash grid the loss falls.
 # Skipped when the data set is absent.
 source validation/integration/lib.sh
 DATA=${NEUS_DATA:-$PWD/../shared/data/dtu_scan65}
@@ -177,14 +179,14 @@ for k in ("loss", "psnr_test", "inv_s"):
     assert np.array_equal(a["metrics/" + k][:], b["metrics/" + k][:]), k
 print(f"resumed run: loss curve ({len(b['metrics/loss'])}) and held-out PSNR bit-identical to the uninterrupted run")
 PY
-# ranks_match LABEL NAME OVERRIDES...: the job on 1 and on 2 ranks ($TMP/NAME1, $TMP/NAME2): 60 finite
+# ranks_match LABEL NAME OVERRIDES...: the job ($INI, default job.ini) on 1 and on 2 ranks ($TMP/NAME1, $TMP/NAME2): 60 finite
 # losses that fall and agree to 1e-4; then phive mesh of the 1-rank job.
 ranks_match() {
     local label=$1 name=$2
     shift 2
-    "$PHIVE" run "$TMP/job.ini" "$@" --out "$TMP/${name}1" 2>"$TMP/log${name}1" ||
+    "$PHIVE" run "${INI:-$TMP/job.ini}" "$@" --out "$TMP/${name}1" 2>"$TMP/log${name}1" ||
         { cat "$TMP/log${name}1"; fail "$label run failed"; }
-    mpirun -np 2 "$PHIVE" run "$TMP/job.ini" "$@" --out "$TMP/${name}2" 2>"$TMP/log${name}2" ||
+    mpirun -np 2 "$PHIVE" run "${INI:-$TMP/job.ini}" "$@" --out "$TMP/${name}2" 2>"$TMP/log${name}2" ||
         { cat "$TMP/log${name}2"; fail "2-rank $label run failed"; }
     $PY - "$TMP" "$name" "$label" <<'PY'
 import glob, sys
@@ -210,6 +212,50 @@ check "HIVE feature volumes (6-tap FD, normal smoothness, TV): 1 and 2 ranks, th
 ranks_match volumes hv model.encoding=volumes volumes.count=3 volumes.res_min=4 volumes.res_max=16 volumes.channels=2 \
     volumes.pe=2 render.gradient=fd6 train.normal_weight=0.001 train.tv_weight=0.01 train.iterations=60 eval.every=30 \
     run.checkpoint_every=30
+check "HIVE's three stages (sparse 64^3 and 128^3 from the stage's surface): 1 and 2 ranks, phive mesh"
+STAGES=$'[volumes]\ncount = 3\nres_min = 4\nres_max = 16\nchannels = 2\npe = 2\n[sparse]\nresolutions = 64,128
+index_resolution = 32\nbuild_resolution = 32\nband = 0.05\n[train]\nstages = 20,20,20\ntv_weight = 0.01
+normal_weight = 0.001\n[model]\nencoding = volumes\n[render]\ngradient = fd6\n[eval]\nevery = 30'
+neus_config "$TMP/stages.ini" 60 "$STAGES"
+INI="$TMP/stages.ini" ranks_match "three stages" st
+$PY - "$TMP" <<'PY'
+import glob, sys
+import h5py, numpy as np
+t = sys.argv[1]
+job = glob.glob(t + "/st1/*/")[0]
+r, c = h5py.File(job + "result.h5"), h5py.File(job + "ckpt.h5")
+for k, (res, side) in enumerate([(64, 2), (128, 4)]):
+    bricks = c[f"structure/sparse{k}_bricks"][:]
+    n = (res // side) ** 3
+    rows = c[f"params/sparse{k}"].shape[0]
+    mib = r["final"].attrs[f"sparse{k}_mib"]
+    print(f"sparse {res}^3: {len(bricks)} of {n} bricks active, {rows} rows, {mib:.2f} MiB")
+    assert 0 < len(bricks) < n and np.all(np.diff(bricks.astype(np.int64)) > 0), "bricks: none, all or not ascending"
+    assert rows == len(bricks) * side ** 3 + 1, "table rows != bricks x brick size + the shared row"
+    assert r["final"].attrs[f"sparse{k}_bricks"] == len(bricks)
+    assert abs(mib * 2**20 - (16 * rows * 2 + 4 * n)) < 1, "memory figure != 4 buffers x rows x C x 4 B + index"
+PY
+check "three stages: a run stopped mid-stage by SIGUSR1 resumes to the uninterrupted curve"
+sed -i 's/^checkpoint_every = 10$/checkpoint_every = 25/' "$TMP/stages.ini"
+"$PHIVE" run "$TMP/stages.ini" --out "$TMP/st_whole" 2>"$TMP/log_st_whole" || { cat "$TMP/log_st_whole"; fail "run failed"; }
+resume_after_interrupt "$TMP/stages.ini" "$TMP/st_res"
+grep "sparse volume 64^3 restored" "$TMP/log_resumed" || fail "the resumed run did not restore the sparse volume"
+$PY - "$TMP" <<'PY'
+import glob, sys
+import h5py, numpy as np
+t = sys.argv[1]
+a = h5py.File(glob.glob(t + "/st_whole/*/result.h5")[0])
+b = h5py.File(glob.glob(t + "/st_res/*/result.h5")[0])
+for k in ("loss", "psnr_test", "inv_s"):
+    assert np.array_equal(a["metrics/" + k][:], b["metrics/" + k][:]), k
+print(f"three stages resumed: loss curve ({len(b['metrics/loss'])}) bit-identical to the uninterrupted run")
+PY
+expect_error 1 "train.stages = '20,40' lists 2 stages; sparse.resolutions = '64,128' needs 3" -- "$PHIVE" run \
+    "$TMP/stages.ini" train.stages=20,40 --out "$TMP/bad"
+expect_error 1 "train.stages = '20,20,30' sums to 70 iterations, train.iterations is 60" -- "$PHIVE" run \
+    "$TMP/stages.ini" train.stages=20,20,30 --out "$TMP/bad"
+expect_error 1 "sparse volume 0: resolution 64 over an index table of 24 bricks" -- "$PHIVE" run \
+    "$TMP/stages.ini" sparse.index_resolution=24 --out "$TMP/bad"
 expect_error 1 "model.encoding = volumes needs render.gradient = fd or fd6" -- "$PHIVE" run "$TMP/job.ini" \
     model.encoding=volumes --out "$TMP/bad"
 check "NeuS+Hash (a hash grid with hashed levels, tetrahedral FD): the loss falls, phive mesh"

@@ -681,6 +681,126 @@ static void test_volume_encoding(void **state)
     nsr_encoding_free(&e);
 }
 
+/* Distance from the sphere |p| = R to the box [lo, hi]³-wise (0 when the surface meets the box). */
+static double sphere_box_distance(const double lo[3], const double hi[3], double R)
+{
+    double near = 0, far = 0;
+    for (int a = 0; a < 3; ++a) {
+        double c = lo[a] > 0 ? lo[a] : (hi[a] < 0 ? -hi[a] : 0), f = fmax(fabs(lo[a]), fabs(hi[a]));
+        near += c * c, far += f * f;
+    }
+    near = sqrt(near), far = sqrt(far);
+    return near > R ? near - R : (far < R ? R - far : 0);
+}
+
+/* A sparse 16³ volume (bricks of 4³, a 4³ index) after a dense 4³ one, around the sphere of radius
+ * 0.3: the bricks marked from a 64³ SDF grid with band 0.2 include every brick within band − 2 cell
+ * diagonals of the sphere and none beyond band + a cell diagonal + a vertex-step diagonal; with init_std = 0
+ * activation leaves the function unchanged; a vertex of an active brick reads row slot·64 + local,
+ * one of an inactive brick the shared last row; Adam's moments move with their rows; then dL/dx,
+ * dL/dθ and the TV gradient against differences. */
+static void test_sparse_volume(void **state)
+{
+    (void)state;
+    enum { N = 40, G = 64 };
+    nsr_volume_config vc = {.n_volumes = 1, .res_min = 4, .res_max = 4, .channels = 2, .pe_freqs = 0, .init_std = 0,
+                            .n_sparse = 1, .sparse_res = {16}, .index_res = 4};
+    param_set p;
+    params_init(&p);
+    nsr_encoding e;
+    assert_int_equal(nsr_encoding_volumes(&e, &p, &vc, 1), 0);
+    assert_int_equal(params_allocate(&p), 0);
+    const int W = nsr_encoding_n_out(&e), sparse_t = nsr_volume_tensor(&e, 1);
+    assert_int_equal(W, 3 + 2 * 2);
+    assert_int_equal((int)p.tensors[sparse_t].shape[0], 1);
+    rng_t rng;
+    rng_seed(&rng, 79, 0);
+    for (size_t i = 0; i < p.count; ++i) p.values[i] = (real)rng_normal(&rng);
+    adam opt;
+    assert_int_equal(adam_init(&opt, &p, 0.9, 0.999, 1e-8), 0);
+    for (size_t i = 0; i < p.count; ++i) opt.m[i] = (real)(i + 1), opt.v[i] = (real)(2 * i + 1);
+    const real dense0 = p.values[0], shared[2] = {params_values(&p, sparse_t)[0], params_values(&p, sparse_t)[1]};
+    real x[N * 3], c[N * 7], before[N * 7], after[N * 7];
+    for (int i = 0; i < N * 3; ++i) x[i] = uniform(&rng, -0.75, 0.75);
+    for (int i = 0; i < N * W; ++i) c[i] = rng_normal(&rng);
+    e.ops->forward(&e, &p, x, N, before);
+    for (int i = 0; i < N; ++i) assert_true(fabs(before[i * W + 5] - shared[0]) < 1e-12 && fabs(before[i * W + 6] - shared[1]) < 1e-12);
+
+    /* marks from the sphere's SDF */
+    float *grid = malloc(sizeof(float) * G * G * G);
+    assert_non_null(grid);
+    const double h = 2.0 / (G - 1), band = 0.2, R = 0.3, step = 2.0 / 15;
+    for (int k = 0; k < G; ++k)
+        for (int j = 0; j < G; ++j)
+            for (int i = 0; i < G; ++i)
+                grid[(k * G + j) * G + i] = (float)(sqrt(pow(-1 + h * i, 2) + pow(-1 + h * j, 2) + pow(-1 + h * k, 2)) - R);
+    real mark[64] = {0};
+    nsr_sparse_mark(&e, 0, grid, G, 0, G / 2, band, mark); /* two slabs, as two ranks would */
+    nsr_sparse_mark(&e, 0, grid + (size_t)G * G * (G / 2), G, G / 2, G - 1, band, mark);
+    free(grid);
+    long ids[64], n = 0;
+    int missing = 0, stray = 0;
+    for (long b = 0; b < 64; ++b) {
+        const long at[3] = {b % 4, b / 4 % 4, b / 16};
+        double lo[3], hi[3];
+        for (int a = 0; a < 3; ++a) lo[a] = -1 + step * 4 * at[a], hi[a] = lo[a] + 3 * step;
+        const double d = sphere_box_distance(lo, hi, R);
+        missing += mark[b] == 0 && d <= band - 2 * sqrt(3) * h;
+        stray += mark[b] != 0 && d > band + sqrt(3) * (h + step);
+        if (mark[b] != 0) ids[n++] = b;
+    }
+    printf("sparse marks: %ld of 64 bricks, %d missing, %d stray\n", n, missing, stray);
+    assert_true(n > 0 && n < 64 && !missing && !stray);
+    assert_int_equal(nsr_sparse_activate(&e, &p, &opt, 0, ids, n, &rng), 0);
+    assert_int_equal(nsr_sparse_activate(&e, &p, &opt, 0, ids, n, &rng), -1); /* once */
+    nsr_sparse_info info;
+    assert_int_equal(nsr_sparse_info_of(&e, 0, &info), 0);
+    assert_true(info.active == n && info.rows == (size_t)(64 * n + 1) && info.brick_side == 4);
+    const real *S = params_values(&p, sparse_t);
+    const size_t last = 64 * (size_t)n;
+    const real *m = opt.m + p.tensors[sparse_t].offset;
+    assert_true(p.values[0] == dense0 && opt.m[0] == 1 && S[2 * last] == shared[0] && S[2 * last + 1] == shared[1]);
+    assert_true(m[0] == 0 && m[2 * last - 1] == 0 && m[2 * last] == (real)(p.tensors[sparse_t].offset + 1));
+    e.ops->forward(&e, &p, x, N, after);
+    double jump = 0;
+    for (int i = 0; i < N * W; ++i) jump = fmax(jump, fabs(after[i] - before[i]));
+
+    /* addressing: vertex (9, 6, 9) in brick (2, 1, 2) = 38 (the sphere crosses it), local (1, 2, 1) */
+    for (size_t i = 0; i < 2 * last; ++i) params_values(&p, sparse_t)[i] = (real)rng_normal(&rng);
+    long slot = -1;
+    for (long a = 0; a < n; ++a)
+        if (ids[a] == 38) slot = a;
+    real vertex[3] = {-1 + step * 9, -1 + step * 6, -1 + step * 9}, o[7];
+    e.ops->forward(&e, &p, vertex, 1, o);
+    const size_t row = slot >= 0 ? (size_t)slot * 64 + (1 * 4 + 2) * 4 + 1 : last;
+    double vertex_err = fmax(fabs(o[5] - S[2 * row]), fabs(o[6] - S[2 * row + 1]));
+    real origin[3] = {-1, -1, -1}; /* brick 0: far from the sphere, inactive */
+    e.ops->forward(&e, &p, origin, 1, o);
+    assert_true(mark[0] == 0 && o[5] == S[2 * last] && o[6] == S[2 * last + 1]);
+
+    double worst_x, worst_v;
+    check_encoding_backward(&e, &p, x, N, c, after, &worst_x, &worst_v);
+    params_zero_grads(&p);
+    const double fd = 1e-4; /* the mean over ~2000 voxels: a larger step keeps rounding below the tolerance */
+    double tv = nsr_volume_tv(&e, &p, 0.7, 1), worst_tv = 0, stv = largest(p.grads, p.count);
+    for (size_t i = 0; i < p.count; ++i) {
+        real saved = p.values[i];
+        p.values[i] = saved + fd;
+        double up = nsr_volume_tv(&e, &p, 0.7, 0);
+        p.values[i] = saved - fd;
+        double down = nsr_volume_tv(&e, &p, 0.7, 0);
+        p.values[i] = saved;
+        worst_tv = fmax(worst_tv, relative_error(p.grads[i], 0.7 * (up - down) / (2 * fd), stv));
+    }
+    printf("sparse volume 16^3 (%ld of 64 bricks, %zu rows): activation changes the output by %.2g; vertex %.2g; dL/dx "
+           "%.3g, dL/dθ %.3g; TV %.4f, dTV/dθ %.3g\n", n, info.rows, jump, vertex_err, worst_x, worst_v, tv, worst_tv);
+    assert_true(slot >= 0 && jump == 0 && vertex_err < 1e-12);
+    assert_true(worst_x < 1e-6 && worst_v < 1e-6 && worst_tv < 1e-6 && tv > 0);
+    adam_free(&opt);
+    params_free(&p);
+    nsr_encoding_free(&e);
+}
+
 /* Instant-NGP's hash grid with a 32-row table: level 0 (3³ = 27 vertices) is dense, levels 1 and 2
  * (6³, 12³) hash, so rows collide and their gradients sum.  A vertex of a hashed level reads the
  * row of Instant-NGP's spatial hash, written out here independently. */
@@ -818,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_background),   cmocka_unit_test(test_pipeline_volumes_fd6),
         cmocka_unit_test(test_pipeline_hash_fd),
         cmocka_unit_test(test_volume_encoding),       cmocka_unit_test(test_hash_encoding),
+        cmocka_unit_test(test_sparse_volume),
         cmocka_unit_test(test_sdf_gradient_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

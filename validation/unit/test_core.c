@@ -185,9 +185,9 @@ static void test_checkpoint_round_trip(void **state)
     metrics_init(&m2);
     metrics_append(&m1, "loss", 0.5);
     metrics_append(&m1, "loss", 0.25);
-    train_state saved = {&p, &a, &r1, 17, &m1, 0xabcdef};
+    train_state saved = {&p, &a, &r1, 17, &m1, 0xabcdef, NULL, 0};
     assert_int_equal(ckpt_save(path, &saved), 0);
-    train_state loaded = {&q, &b, &r2, 0, &m2, 0xabcdef};
+    train_state loaded = {&q, &b, &r2, 0, &m2, 0xabcdef, NULL, 0};
     assert_int_equal(ckpt_load(path, &loaded), 0);
     assert_memory_equal(p.values, q.values, 6 * sizeof(real));
     assert_memory_equal(a.m, b.m, 6 * sizeof(real));
@@ -205,7 +205,7 @@ static void test_checkpoint_round_trip(void **state)
     size_t other[2] = {2, 2};
     params_declare(&wrong, "net.w0", 2, other, 0);
     params_allocate(&wrong);
-    train_state mismatch = {&wrong, NULL, NULL, 0, NULL, 0xabcdef};
+    train_state mismatch = {&wrong, NULL, NULL, 0, NULL, 0xabcdef, NULL, 0};
     assert_int_equal(ckpt_load(path, &mismatch), -1);
     assert_non_null(strstr(err_message(), "expected 4"));
     params_free(&wrong);
