@@ -59,6 +59,9 @@ void sweep_free(sweep *s);
 /* Write summary.{csv,md,h5} for the job directories under out_dir, and table_<metric>.{md,csv}
  * (scenes x variants) when the jobs came from a sweep. */
 int report_write(const char *out_dir);
+/* report_plot.c: plot_<series>.svg in dir for every series with iterations (name, name_iteration)
+ * of the n result files at paths, a line per file labelled labels[i]. */
+int report_write_plots(const char *dir, const char *const *paths, const char *const *labels, int n);
 
 int cmd_run(int argc, char **argv, dist_ctx *d);
 int cmd_simulate(int argc, char **argv, dist_ctx *d);

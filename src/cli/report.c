@@ -34,6 +34,7 @@ typedef struct {
     metrics final;
     int64_t sweep_index; /* -1 for a job outside a sweep */
     char *scene, *variant, *finished;
+    char *path; /* its result.h5 */
 } report_row;
 
 static herr_t collect_final(hid_t loc, const char *name, const H5A_info_t *info, void *user)
@@ -81,6 +82,7 @@ static void free_row(report_row *row)
     free(row->scene);
     free(row->variant);
     free(row->finished);
+    free(row->path);
     metrics_free(&row->final);
 }
 
@@ -379,6 +381,26 @@ static int write_pivots(const char *dir, const report_row *rows, int n, char **c
     return status ? -1 : 0;
 }
 
+/* plot_<series>.svg, each job's line labelled "scene variant" when a sweep ran it, else by its id. */
+static int write_plots(const char *dir, const report_row *rows, int n)
+{
+    const char **paths = calloc((size_t)(n ? n : 1), sizeof *paths);
+    char **labels = calloc((size_t)(n ? n : 1), sizeof *labels);
+    int status = paths && labels ? 0 : err_set("out of memory");
+    for (int r = 0; r < n && !status; ++r) {
+        char scene[256], label[600];
+        paths[r] = rows[r].path;
+        short_scene(rows[r].scene ? rows[r].scene : "", scene, sizeof scene);
+        if (rows[r].sweep_index >= 0) snprintf(label, sizeof label, "%s %s", scene, rows[r].variant);
+        else snprintf(label, sizeof label, "%s", rows[r].id);
+        if (!(labels[r] = strdup(label))) status = err_set("out of memory");
+    }
+    if (!status) status = report_write_plots(dir, paths, (const char *const *)labels, n);
+    for (int r = 0; labels && r < n; ++r) free(labels[r]);
+    free(paths), free(labels);
+    return status;
+}
+
 static int compare_rows(const void *a, const void *b)
 {
     return strcmp(((const report_row *)a)->id, ((const report_row *)b)->id);
@@ -403,6 +425,11 @@ int report_write(const char *out_dir)
             free_row(&rows[n]);
             continue;
         }
+        if (!(rows[n].path = strdup(path))) {
+            free_row(&rows[n]);
+            status = err_set("out of memory");
+            break;
+        }
         n++;
     }
     closedir(dir);
@@ -417,6 +444,7 @@ int report_write(const char *out_dir)
     for (int r = 0; r < n; ++r) complete += !strcmp(rows[r].status, "complete");
     if (!status) log_info("report: %d jobs (%d complete, %d not) -> %s/summary.{csv,md,h5}", n, complete, n - complete, out_dir);
     if (!status) status = write_pivots(out_dir, rows, n, columns, n_columns);
+    if (!status) status = write_plots(out_dir, rows, n);
     free(columns);
     for (int r = 0; r < n; ++r) free_row(&rows[r]);
     free(rows);

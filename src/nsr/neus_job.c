@@ -61,7 +61,8 @@ static const cfg_spec neus_schema[] = {
     {"data.format", CFG_CHOICE, "neus", 0, -1, "neus|strecha",
      "NeuS/IDR layout, or Strecha's (EPFL: *.png with <image>.camera, no masks; needs data.region)"},
     {"data.region", CFG_STRING, "", 0, -1, NULL,
-     "strecha: world box x0,y0,z0,x1,y1,z1 of the object, inscribed in the unit sphere"},
+     "strecha: world box x0,y0,z0,x1,y1,z1 of the object, inscribed in the unit sphere, or a text file inside "
+     "data.root holding those six numbers (one box per scene of a sweep)"},
     {"data.cameras", CFG_STRING, NSR_CAMERAS_DEFAULT, 0, -1, NULL, "camera npz inside data.root"},
     {"data.downscale", CFG_INT, "1", 1, 64, NULL, "integer image downscale (box average)"},
     {"data.test_every", CFG_INT, "7", 0, 1000, NULL, "views i % test_every == 0 are held out (0: none)"},
@@ -91,9 +92,9 @@ static const cfg_spec neus_schema[] = {
      "empty: none; needs train.stages)"},
     {"sparse.index_resolution", CFG_INT, "256", 1, 2048, NULL,
      "bricks a side of each sparse volume's index table (HIVE's 256^3; resolution / this = brick side)"},
-    {"sparse.band", CFG_REAL, "0.02", 0, 2, NULL,
-     "dilation of the stage's surface within which bricks are activated (normalised units, the unit sphere)"},
-    {"sparse.build_resolution", CFG_INT, "256", 2, 2048, NULL,
+    {"sparse.band", CFG_REAL, "0.004", 0, 2, NULL,
+     "dilation of the stage's surface within which bricks are activated (normalised units: 2 cells of 1024^3)"},
+    {"sparse.build_resolution", CFG_INT, "512", 2, 2048, NULL,
      "SDF grid whose marching-cubes cells locate the surface at a stage boundary"},
     {"hash.levels", CFG_INT, "16", 1, NSR_MAX_HASH_LEVELS, NULL, "hash grid levels"},
     {"hash.features", CFG_INT, "2", 1, 64, NULL, "features per level"},
@@ -143,6 +144,9 @@ static const cfg_spec neus_schema[] = {
     {"eval.dtu_gt", CFG_STRING, "", 0, -1, NULL,
      "DTU-layout ground truth (Points/stl, ObsMask; relative: inside the data set, as phive synth scene's gt): "
      "the mesh is scored at the end (accuracy_mm, ...; after eval.clean)"},
+    {"eval.dtu_series", CFG_BOOL, "false", 0, -1, NULL,
+     "with eval.dtu_gt: also score a mesh at every evaluation (series overall_mm against overall_mm_iteration, "
+     "phive report's plot)"},
     {"eval.dtu_scan", CFG_INT, "0", 0, 1000, NULL,
      "scan number of eval.dtu_gt (0: the number the data set's directory name ends with, as dtu_scan65)"},
     MESH_CLEAN_SCHEMA("none"), /* before scoring; eval.clean_scene defaults to the data set */
@@ -172,6 +176,7 @@ typedef struct {
     char root[4096];    /* the data set (neus_load_data) */
     char dtu_gt[4200];  /* eval.dtu_gt resolved, or "" */
     long dtu_scan;      /* its scan */
+    int dtu_series;     /* score a mesh at every evaluation too */
     nsr_rays rays;
 } neus_job;
 
@@ -237,6 +242,26 @@ int neus_job_model(const config *cfg, neus_model *m, param_set *p)
     return neus_model_declare(m, p, &mc, 0) || params_allocate(p) ? -1 : 0;
 }
 
+/* data.region: six numbers, or the file inside the data set that holds them. */
+static int region_of(const config *cfg, const char *root, double region[6])
+{
+    const char *value = config_str(cfg, "data.region");
+    char *end;
+    strtod(value, &end);
+    if (end != value) return config_reals(cfg, "data.region", 6, region);
+    char path[4200];
+    if (file_resolve(root, value, "data.region", path, sizeof path)) return -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set("data.region = %s: cannot open %s: %s", value, path, strerror(errno));
+    int n = 0;
+    while (n < 6 && fscanf(f, " %lf ,", &region[n]) == 1 && isfinite(region[n])) ++n;
+    char extra;
+    const int trailing = fscanf(f, " %c", &extra) == 1;
+    fclose(f);
+    if (n != 6 || trailing) return err_set("%s (data.region): expected six numbers x0 y0 z0 x1 y1 z1", path);
+    return 0;
+}
+
 int neus_load_data(const config *cfg, int cameras_only, char *root, size_t root_size, nsr_dataset *ds)
 {
     if (file_resolve(config_str(cfg, "data.collection"), config_str(cfg, "data.root"), "data.root", root, root_size))
@@ -251,7 +276,7 @@ int neus_load_data(const config *cfg, int cameras_only, char *root, size_t root_
     if (o.format == NSR_FORMAT_STRECHA) {
         if (!*config_str(cfg, "data.region"))
             return err_set("data.format = strecha needs data.region (the world box of the object: x0,y0,z0,x1,y1,z1)");
-        if (config_reals(cfg, "data.region", 6, region)) return -1;
+        if (region_of(cfg, root, region)) return -1;
         o.region = region;
     }
     return nsr_dataset_load(root, &o, ds) ? err_context("data.root = %s", root) : 0;
@@ -337,6 +362,7 @@ static int setup(neus_job *s, const job_ctx *ctx)
     if (*config_str(cfg, "eval.dtu_gt")) { /* found now, not after training: the files the end of the job reads */
         if (file_resolve(root, config_str(cfg, "eval.dtu_gt"), "eval.dtu_gt", s->dtu_gt, sizeof s->dtu_gt)) return -1;
         if (dtu_scan_of(cfg, root, &s->dtu_scan)) return -1;
+        s->dtu_series = config_bool(cfg, "eval.dtu_series");
         if (eval_dtu_truth_readable(s->dtu_gt, s->dtu_scan))
             return err_context("eval.dtu_gt = %s", config_str(cfg, "eval.dtu_gt"));
     }
@@ -505,6 +531,18 @@ static int evaluate(neus_job *s, const job_ctx *ctx, double out[2])
     return 0;
 }
 
+/* The DTU protocol on mesh out (cleaned first as eval.clean says; path names it in errors). */
+static int score_mesh(neus_job *s, job_ctx *ctx, mesh *out, const char *path, eval_dtu_result *r)
+{
+    eval_dtu_options o;
+    eval_dtu_options_default(&o);
+    o.seed = (uint64_t)config_int(ctx->cfg, "job.seed");
+    return mesh_clean_configured(out, ctx->cfg, s->root, &ctx->final) ||
+                   eval_dtu_mesh(out, path, s->dtu_gt, s->dtu_scan, &o, r)
+               ? -1
+               : 0;
+}
+
 static int write_mesh(neus_job *s, job_ctx *ctx, int res)
 {
     mesh out;
@@ -516,23 +554,38 @@ static int write_mesh(neus_job *s, job_ctx *ctx, int res)
         log_info("%s: mesh %s: %zu vertices, %zu faces", ctx->id, path, out.n_vertices, out.n_faces);
         status = metrics_set(&ctx->final, "mesh_faces", (double)out.n_faces);
     }
-    const char *gt = s->dtu_gt;
-    if (!status && *gt) { /* score the mesh: the sweeps' tables get accuracy and completeness */
-        eval_dtu_options o;
-        eval_dtu_options_default(&o);
-        o.seed = (uint64_t)config_int(ctx->cfg, "job.seed");
+    if (!status && *s->dtu_gt) { /* score the mesh: the sweeps' tables get accuracy and completeness */
         eval_dtu_result r;
-        const long scan = s->dtu_scan;
-        status = mesh_clean_configured(&out, ctx->cfg, s->root, &ctx->final) ||
-                 eval_dtu_mesh(&out, path, gt, scan, &o, &r) || metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||
+        status = score_mesh(s, ctx, &out, path, &r) || metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||
                  metrics_set(&ctx->final, "completeness_mm", r.completeness) ||
                  metrics_set(&ctx->final, "overall_mm", r.overall);
         if (!status)
             log_info("%s: DTU protocol against %s (scan %ld): accuracy %.4f, completeness %.4f, overall %.4f mm", ctx->id,
-                     gt, scan, r.accuracy, r.completeness, r.overall);
+                     s->dtu_gt, s->dtu_scan, r.accuracy, r.completeness, r.overall);
     }
     mesh_free(&out);
     return status ? -1 : 0;
+}
+
+/* eval.dtu_series: the DTU overall distance of the current mesh (rank 0 scores, the group agrees). */
+static int record_chamfer(neus_job *s, job_ctx *ctx, long it)
+{
+    int status = 0;
+    eval_dtu_result r = {0};
+    if (ctx->dist->group_rank == 0) {
+        mesh out;
+        mesh_init(&out);
+        char name[64];
+        snprintf(name, sizeof name, "mesh at iteration %ld", it);
+        status = neus_sdf_mesh(&s->model, &s->params, (int)config_int(ctx->cfg, "mesh.resolution"), s->ds.scale_mat0,
+                               &out) ||
+                 score_mesh(s, ctx, &out, name, &r);
+        mesh_free(&out);
+        if (!status) log_info("%s: iteration %ld: DTU overall %.4f mm", ctx->id, it, r.overall);
+    }
+    if (dist_group_max(ctx->dist, status != 0)) return status ? -1 : err_set("rank 0 failed to score the mesh");
+    return metrics_append(&ctx->series, "overall_mm", r.overall) ||
+           metrics_append(&ctx->series, "overall_mm_iteration", (double)it);
 }
 
 /* ---- full-image validation renders ---------------------------------------------------------- */
@@ -666,6 +719,7 @@ static int render_eval(neus_job *s, job_ctx *ctx, long it, double *out)
 
 static int record_eval(neus_job *s, job_ctx *ctx, long it)
 {
+    if (s->dtu_series && config_int(ctx->cfg, "mesh.resolution") >= 2 && record_chamfer(s, ctx, it)) return -1;
     if (s->n_test == 0) return 0;
     double p[2];
     if (evaluate(s, ctx, p)) return -1;

@@ -5,7 +5,8 @@
  * GEMM FLOPs per sample counted from the layer shapes and the fraction of the measured sgemm peak.
  * Then HIVE's dense stage (8 feature volumes 2…256³ × 4 after PE6, a 2 × 64 SDF MLP, 6-tap FD with
  * the normal term, TV every step) and the same small MLP in NeuS mode (target: HIVE ≥ 10× the
- * official ~4,600 samples/s), and the trilinear encoding's forward + backward over 1M points.
+ * official ~4,600 samples/s), the trilinear encoding's forward + backward over 1M points, and the
+ * memory of the sparse 512³ / 1024³ volumes in a band around DTU-sized objects.
  * Rays start 2–3 units from the origin towards the unit sphere (the initialised SDF is a sphere),
  * with random targets; the median of 3 steps after a warm-up.
  */
@@ -197,6 +198,58 @@ static void bench_trilinear(void)
     nsr_encoding_free(&e);
 }
 
+/* HIVE's sparse 512³ and 1024³ × 4 volumes (256³ index tables) in the neus job's default band
+ * (sparse.band 0.004, from a sparse.build_resolution 512³ SDF grid) around objects of the sizes
+ * DTU's normalisation gives (spheres of radius 0.6 and 0.9 with relief ±0.02·radius at 30 waves
+ * per turn): bricks, allocated MiB (table values, gradients, Adam's two moments, index) against
+ * the ≤ 2 GiB target for 1024³, and the time to mark and activate. */
+static void bench_sparse(double radius, int G, double band)
+{
+    nsr_volume_config vc;
+    nsr_volume_config_default(&vc);
+    vc.n_sparse = 2;
+    param_set p;
+    params_init(&p);
+    nsr_encoding e;
+    if (nsr_encoding_volumes(&e, &p, &vc, 1) || params_allocate(&p)) die("volumes");
+    adam opt;
+    if (adam_init(&opt, &p, 0.9, 0.999, 1e-8)) die("adam");
+    rng_t rng;
+    rng_seed(&rng, 6, 0);
+    float *grid = malloc(sizeof(float) * G * G * G);
+    real *mark = malloc(sizeof(real) * 256 * 256 * 256);
+    long *ids = malloc(sizeof(long) * 256 * 256 * 256);
+    if (!grid || !mark || !ids) die("alloc");
+    const double h = 2.0 / (G - 1);
+    for (long k = 0; k < G; ++k)
+        for (long j = 0; j < G; ++j)
+            for (long i = 0; i < G; ++i) {
+                const double x = -1 + h * i, y = -1 + h * j, z = -1 + h * k, r = sqrt(x * x + y * y + z * z);
+                const double relief = 0.02 * radius * sin(30 * atan2(y, x)) * sin(30 * acos(r > 0 ? z / r : 1));
+                grid[(k * G + j) * G + i] = (float)(r - radius - relief);
+            }
+    for (int k = 0; k < 2; ++k) {
+        const double t0 = now();
+        memset(mark, 0, sizeof(real) * 256 * 256 * 256);
+        nsr_sparse_mark(&e, k, grid, G, 0, G - 1, band, mark);
+        long n = 0;
+        for (long b = 0; b < 256L * 256 * 256; ++b)
+            if (mark[b] > 0) ids[n++] = b;
+        if (nsr_sparse_activate(&e, &p, &opt, k, ids, n, &rng)) die("activate");
+        nsr_sparse_info info;
+        nsr_sparse_info_of(&e, k, &info);
+        const double mib = (4.0 * (double)info.rows * vc.channels * sizeof(real) + 4.0 * 256 * 256 * 256) / 1048576.0;
+        printf("HIVE sparse %4d^3 x 4, band %g from a %d^3 grid, radius-%.1f object: %ld bricks of %d^3 (%.2f %% of the "
+               "volume), %.0f MiB with gradients, Adam moments and index  target: <= 2048 MiB (1024^3)  "
+               "[mark + activate %.2f s]\n", info.res, band, G, radius, info.active, info.brick_side,
+               100.0 * info.active / (256.0 * 256 * 256), mib, now() - t0);
+    }
+    free(grid), free(mark), free(ids);
+    adam_free(&opt);
+    params_free(&p);
+    nsr_encoding_free(&e);
+}
+
 /* bench_neus [WORD]: only the cases whose name contains WORD ("trilinear" for the encoding alone). */
 int main(int argc, char **argv)
 {
@@ -213,5 +266,7 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k)
         if (!only || strstr(cases[k].name, only)) bench(&cases[k], peak);
     if (!only || strstr("trilinear", only)) bench_trilinear();
+    if (!only || strstr("sparse", only))
+        for (int r = 0; r < 2; ++r) bench_sparse(r ? 0.9 : 0.6, 512, 0.004);
     return 0;
 }
