@@ -211,6 +211,7 @@ typedef struct {
     int res, brick_side, bricks_per_axis;
     long active;       /* active bricks */
     size_t rows;       /* table rows: active·B³ + 1 */
+    double bytes;      /* its memory in training: the table, its gradients and Adam's two moments, and the index */
 } nsr_sparse_info;
 int nsr_sparse_info_of(const nsr_encoding *e, int k, nsr_sparse_info *info);
 /* Mark (mark[b] = 1, b = (b_z·n + b_y)·n + b_x) the bricks of sparse volume k that hold a vertex of a
@@ -220,8 +221,9 @@ int nsr_sparse_info_of(const nsr_encoding *e, int k, nsr_sparse_info *info);
 void nsr_sparse_mark(const nsr_encoding *e, int k, const float *sdf, int G, int z0, int z1, double band, real *mark);
 /* Activate the n bricks (ascending ids) of sparse volume k, which has none yet: its table grows to
  * n·B³ + 1 rows (adam_reshape; opt may be NULL), the shared row moves last with its moments, the new
- * rows start at the shared row + N(0, init_std²) (Philox stream of k, so every rank draws the same)
- * with zero moments.  Errors leave the model as it was. */
+ * rows start at the shared row + N(0, init_std²) (Philox stream of k of rng, so every rank draws the
+ * same; rng NULL: the shared row itself, for values a checkpoint then overwrites) with zero moments.
+ * Errors leave the model as it was. */
 int nsr_sparse_activate(nsr_encoding *e, param_set *p, adam *opt, int k, const long *bricks, long n, const rng_t *rng);
 /* The active bricks of sparse volume k (ascending; NULL when none): what a checkpoint stores. */
 const long *nsr_sparse_bricks(const nsr_encoding *e, int k);

@@ -138,8 +138,7 @@ static void write_svg(FILE *out, const char *name, const curve *curves, const ch
 
 int report_write_plots(const char *dir, const char *const *paths, const char *const *labels, int n)
 {
-    static char names[MAX_PLOTS][METRIC_NAME_MAX];
-    memset(names, 0, sizeof names);
+    char names[MAX_PLOTS][METRIC_NAME_MAX] = {{0}};
     for (int j = 0; j < n; ++j) collect_names(paths[j], names);
     curve *curves = calloc((size_t)(n ? n : 1), sizeof *curves);
     const char **shown = calloc((size_t)(n ? n : 1), sizeof *shown);

@@ -298,6 +298,22 @@ static int dtu_scan_of(const config *cfg, const char *root, long *scan)
     return 0;
 }
 
+/* With render.fd_eps = 0: one cell of the finest grid with a table of its own (the dense volumes,
+ * the active sparse ones, the hash grid's last level), 1e-4 without grids. */
+static void follow_fd_eps(neus_job *s)
+{
+    if (!s->fd_eps_auto) return;
+    const neus_model_config *c = &s->model.cfg;
+    int finest = c->encoding == NSR_ENCODING_VOLUMES ? c->volumes.res_max
+                 : c->encoding == NSR_ENCODING_HASH  ? nsr_volume_resolution(&s->model.enc_xyz, c->hash.levels - 1)
+                                                     : 0;
+    for (int k = 0; k < nsr_sparse_count(&s->model.enc_xyz); ++k) {
+        nsr_sparse_info info;
+        if (!nsr_sparse_info_of(&s->model.enc_xyz, k, &info) && info.active && info.res > finest) finest = info.res;
+    }
+    s->ropt.fd_eps = finest ? 2.0 / (finest - 1) : 1e-4;
+}
+
 /* train.stages into stage_start (one stage per sparse volume after the dense one). */
 static int stages_of(neus_job *s, const config *cfg)
 {
@@ -380,10 +396,7 @@ static int setup(neus_job *s, const job_ctx *ctx)
     const int volumes = s->model.cfg.encoding == NSR_ENCODING_VOLUMES, hash = s->model.cfg.encoding == NSR_ENCODING_HASH;
     s->ropt.fd_eps = config_real(cfg, "render.fd_eps");
     s->fd_eps_auto = s->ropt.fd_eps == 0;
-    if (s->fd_eps_auto) /* one cell of the finest grid */
-        s->ropt.fd_eps = volumes ? 2.0 / (s->model.cfg.volumes.res_max - 1)
-                                 : (hash ? 2.0 / (nsr_volume_resolution(&s->model.enc_xyz, s->model.cfg.hash.levels - 1) - 1)
-                                         : 1e-4);
+    follow_fd_eps(s);
     if ((volumes || hash) && s->ropt.gradient == NEUS_GRADIENT_ANALYTIC)
         return err_set("model.encoding = %s needs render.gradient = fd or fd6 (finite differences)",
                        config_str(cfg, "model.encoding"));
@@ -543,6 +556,12 @@ static int score_mesh(neus_job *s, job_ctx *ctx, mesh *out, const char *path, ev
                : 0;
 }
 
+static int append_chamfer(job_ctx *ctx, double overall, long it)
+{
+    return metrics_append(&ctx->series, "overall_mm", overall) ||
+           metrics_append(&ctx->series, "overall_mm_iteration", (double)it);
+}
+
 static int write_mesh(neus_job *s, job_ctx *ctx, int res)
 {
     mesh out;
@@ -558,7 +577,8 @@ static int write_mesh(neus_job *s, job_ctx *ctx, int res)
         eval_dtu_result r;
         status = score_mesh(s, ctx, &out, path, &r) || metrics_set(&ctx->final, "accuracy_mm", r.accuracy) ||
                  metrics_set(&ctx->final, "completeness_mm", r.completeness) ||
-                 metrics_set(&ctx->final, "overall_mm", r.overall);
+                 metrics_set(&ctx->final, "overall_mm", r.overall) ||
+                 (s->dtu_series && append_chamfer(ctx, r.overall, s->iterations));
         if (!status)
             log_info("%s: DTU protocol against %s (scan %ld): accuracy %.4f, completeness %.4f, overall %.4f mm", ctx->id,
                      s->dtu_gt, s->dtu_scan, r.accuracy, r.completeness, r.overall);
@@ -567,25 +587,25 @@ static int write_mesh(neus_job *s, job_ctx *ctx, int res)
     return status ? -1 : 0;
 }
 
-/* eval.dtu_series: the DTU overall distance of the current mesh (rank 0 scores, the group agrees). */
+/* eval.dtu_series: rank 0 scores the mesh of iteration `it` and keeps the series (as it keeps the
+ * final metrics); the last point is write_mesh's score. */
 static int record_chamfer(neus_job *s, job_ctx *ctx, long it)
 {
     int status = 0;
-    eval_dtu_result r = {0};
     if (ctx->dist->group_rank == 0) {
         mesh out;
         mesh_init(&out);
         char name[64];
         snprintf(name, sizeof name, "mesh at iteration %ld", it);
+        eval_dtu_result r;
         status = neus_sdf_mesh(&s->model, &s->params, (int)config_int(ctx->cfg, "mesh.resolution"), s->ds.scale_mat0,
                                &out) ||
-                 score_mesh(s, ctx, &out, name, &r);
+                 score_mesh(s, ctx, &out, name, &r) || append_chamfer(ctx, r.overall, it);
         mesh_free(&out);
         if (!status) log_info("%s: iteration %ld: DTU overall %.4f mm", ctx->id, it, r.overall);
     }
     if (dist_group_max(ctx->dist, status != 0)) return status ? -1 : err_set("rank 0 failed to score the mesh");
-    return metrics_append(&ctx->series, "overall_mm", r.overall) ||
-           metrics_append(&ctx->series, "overall_mm_iteration", (double)it);
+    return 0;
 }
 
 /* ---- full-image validation renders ---------------------------------------------------------- */
@@ -719,7 +739,9 @@ static int render_eval(neus_job *s, job_ctx *ctx, long it, double *out)
 
 static int record_eval(neus_job *s, job_ctx *ctx, long it)
 {
-    if (s->dtu_series && config_int(ctx->cfg, "mesh.resolution") >= 2 && record_chamfer(s, ctx, it)) return -1;
+    if (s->dtu_series && it < s->iterations && config_int(ctx->cfg, "mesh.resolution") >= 2 &&
+        record_chamfer(s, ctx, it))
+        return -1;
     if (s->n_test == 0) return 0;
     double p[2];
     if (evaluate(s, ctx, p)) return -1;
@@ -738,40 +760,20 @@ static int record_eval(neus_job *s, job_ctx *ctx, long it)
 
 /* ---- HIVE's stages: sparse volumes ----------------------------------------------------------- */
 
-/* With render.fd_eps = 0: one cell of the finest grid with a table of its own. */
-static void follow_fd_eps(neus_job *s)
-{
-    if (!s->fd_eps_auto || s->model.cfg.encoding != NSR_ENCODING_VOLUMES) return;
-    int finest = s->model.cfg.volumes.res_max;
-    for (int k = 0; k < nsr_sparse_count(&s->model.enc_xyz); ++k) {
-        nsr_sparse_info info;
-        if (!nsr_sparse_info_of(&s->model.enc_xyz, k, &info) && info.active && info.res > finest) finest = info.res;
-    }
-    s->ropt.fd_eps = 2.0 / (finest - 1);
-}
-
-/* Bytes a sparse volume holds: table values, gradients and Adam's two moments, and its index. */
-static double sparse_bytes(const nsr_sparse_info *info, int channels)
-{
-    return 4.0 * (double)info->rows * channels * sizeof(real) +
-           (double)info->bricks_per_axis * info->bricks_per_axis * info->bricks_per_axis * sizeof(int);
-}
-
 static int sparse_report(neus_job *s, job_ctx *ctx, int k, const char *what)
 {
     nsr_sparse_info info;
     if (nsr_sparse_info_of(&s->model.enc_xyz, k, &info)) return -1;
-    const double bytes = sparse_bytes(&info, s->model.cfg.volumes.channels);
     const double share = (double)info.active / ((double)info.bricks_per_axis * info.bricks_per_axis * info.bricks_per_axis);
     if (ctx->dist->group_rank == 0)
         log_info("%s: sparse volume %d^3 %s: %ld bricks of %d^3 (%.2f %% of the volume), %zu rows, %.1f MiB with "
                  "gradients, Adam moments and index", ctx->id, info.res, what, info.active, info.brick_side,
-                 100 * share, info.rows, bytes / 1048576.0);
+                 100 * share, info.rows, info.bytes / 1048576.0);
     char name[64];
     snprintf(name, sizeof name, "sparse%d_bricks", k);
     if (metrics_set(&ctx->final, name, (double)info.active)) return -1;
     snprintf(name, sizeof name, "sparse%d_mib", k);
-    return metrics_set(&ctx->final, name, bytes / 1048576.0);
+    return metrics_set(&ctx->final, name, info.bytes / 1048576.0);
 }
 
 /* Stage k + 2 begins: activate sparse volume k's bricks around the current surface. */
@@ -813,8 +815,6 @@ static int build_sparse(neus_job *s, job_ctx *ctx, int k)
 
 int neus_restore_structure(neus_model *m, param_set *p, adam *opt, const char *ckpt)
 {
-    rng_t rng; /* the values are the checkpoint's: the initial draw does not matter */
-    rng_seed(&rng, 0, 0);
     for (int k = 0; k < nsr_sparse_count(&m->enc_xyz); ++k) {
         char name[64];
         snprintf(name, sizeof name, "sparse%d_bricks", k);
@@ -827,7 +827,8 @@ int neus_restore_structure(neus_model *m, param_set *p, adam *opt, const char *c
             return err_set("out of memory for the bricks of %s", ckpt);
         }
         for (size_t i = 0; i < n; ++i) bricks[i] = (long)ids[i];
-        int status = n ? nsr_sparse_activate(&m->enc_xyz, p, opt, k, bricks, (long)n, &rng) : 0;
+        /* no initial draw: the checkpoint's values replace it */
+        int status = n ? nsr_sparse_activate(&m->enc_xyz, p, opt, k, bricks, (long)n, NULL) : 0;
         free(ids), free(bricks);
         if (status) return err_context("%s: /structure/%s", ckpt, name);
     }

@@ -390,6 +390,25 @@ static double volume_tv(const real *V, real *G, int r, double weight, int C)
     return total / cells;
 }
 
+/* The TV terms of brick b's voxels that have four active vertices (sparse_voxel), as voxel_tv
+ * with `cells` voxels in the mean; *count += their number.  V NULL: count only. */
+static double brick_tv(const volume_grid *g, long b, const real *V, real *G, int C, double weight, long cells,
+                       long *count)
+{
+    const long n = g->brick_res, side = 1L << g->shift;
+    const long x0 = (b % n) * side, y0 = (b / n % n) * side, z0 = b / (n * n) * side;
+    double total = 0;
+    for (long k = z0; k < z0 + side; ++k)
+        for (long j = y0; j < y0 + side; ++j)
+            for (long i = x0; i < x0 + side; ++i) {
+                long rows[4];
+                if (!sparse_voxel(g, i, j, k, rows)) continue;
+                ++*count;
+                if (V) total += voxel_tv(V, G, rows, C, weight, cells);
+            }
+    return total;
+}
+
 /* The same over a sparse volume's voxels with four active vertices (q->tv_cells): a voxel of brick
  * slab b_z writes slabs b_z and b_z + 1, so the slabs go in the same two sweeps. */
 static double sparse_tv(const volume_state *s, int m, const real *V, real *G, double weight)
@@ -397,19 +416,14 @@ static double sparse_tv(const volume_state *s, int m, const real *V, real *G, do
     const sparse_state *q = &s->sparse[m - first_sparse(s)];
     if (!q->tv_cells) return 0;
     const volume_grid g = grid_of(s, m);
-    const long side = 1L << q->shift, n = q->brick_res;
+    const long n = q->brick_res;
     double total = 0;
     for (int parity = 0; parity < 2; ++parity) {
 #pragma omp parallel for schedule(dynamic, 1) reduction(+ : total) num_threads(PAR_THREADS) if (PAR_THREADS > 1)
         for (long bz = parity; bz < n; bz += 2)
             for (long a = q->slab_start[bz]; a < q->slab_start[bz + 1]; ++a) {
-                const long b = q->active[a], x0 = (b % n) * side, y0 = (b / n % n) * side, z0 = bz * side;
-                for (long k = z0; k < z0 + side; ++k)
-                    for (long j = y0; j < y0 + side; ++j)
-                        for (long i = x0; i < x0 + side; ++i) {
-                            long rows[4];
-                            if (sparse_voxel(&g, i, j, k, rows)) total += voxel_tv(V, G, rows, s->channels, weight, q->tv_cells);
-                        }
+                long voxels = 0;
+                total += brick_tv(&g, q->active[a], V, G, s->channels, weight, q->tv_cells, &voxels);
             }
     }
     return total / (double)q->tv_cells;
@@ -446,6 +460,8 @@ int nsr_sparse_info_of(const nsr_encoding *e, int k, nsr_sparse_info *info)
     *info = (nsr_sparse_info){.res = s->res[first_sparse(s) + k], .brick_side = 1 << q->shift,
                               .bricks_per_axis = q->brick_res, .active = q->n_active,
                               .rows = (size_t)s->table[first_sparse(s) + k]};
+    const double index = (double)q->brick_res * q->brick_res * q->brick_res * sizeof *q->slot;
+    info->bytes = 4.0 * (double)info->rows * s->channels * sizeof(real) + index;
     return 0;
 }
 
@@ -505,19 +521,9 @@ static void sparse_index(volume_state *s, int k)
         ++q->slab_start[q->active[a] / (n * n) + 1];
     }
     for (long z = 0; z < n; ++z) q->slab_start[z + 1] += q->slab_start[z];
-    const int m = first_sparse(s) + k;
-    const volume_grid g = grid_of(s, m);
-    const long side = 1L << q->shift;
+    const volume_grid g = grid_of(s, first_sparse(s) + k);
     q->tv_cells = 0;
-    for (long a = 0; a < q->n_active; ++a) {
-        const long b = q->active[a], x0 = (b % n) * side, y0 = (b / n % n) * side, z0 = b / (n * n) * side;
-        for (long k3 = z0; k3 < z0 + side; ++k3)
-            for (long j = y0; j < y0 + side; ++j)
-                for (long i = x0; i < x0 + side; ++i) {
-                    long rows[4];
-                    q->tv_cells += sparse_voxel(&g, i, j, k3, rows);
-                }
-    }
+    for (long a = 0; a < q->n_active; ++a) brick_tv(&g, q->active[a], NULL, NULL, 0, 0, 1, &q->tv_cells);
 }
 
 int nsr_sparse_activate(nsr_encoding *e, param_set *p, adam *opt, int k, const long *bricks, long n, const rng_t *rng)
@@ -553,9 +559,11 @@ int nsr_sparse_activate(nsr_encoding *e, param_set *p, adam *opt, int k, const l
         if (moments[b])
             for (int c = 0; c < C; ++c) moments[b][last + c] = moments[b][c], moments[b][c] = 0;
     for (size_t i = 0; i < last; ++i) {
-        double u[2];
-        rng_uniform2_at(rng, SPARSE_STREAM + (uint64_t)k, i, u);
-        const double normal = sqrt(-2.0 * log(1.0 - u[0])) * cos(2.0 * M_PI * u[1]);
+        double normal = 0, u[2];
+        if (rng) {
+            rng_uniform2_at(rng, SPARSE_STREAM + (uint64_t)k, i, u);
+            normal = sqrt(-2.0 * log(1.0 - u[0])) * cos(2.0 * M_PI * u[1]);
+        }
         V[i] = (real)((double)V[last + i % C] + s->init * normal);
     }
     sparse_index(s, k);

@@ -238,11 +238,10 @@ static void bench_sparse(double radius, int G, double band)
         if (nsr_sparse_activate(&e, &p, &opt, k, ids, n, &rng)) die("activate");
         nsr_sparse_info info;
         nsr_sparse_info_of(&e, k, &info);
-        const double mib = (4.0 * (double)info.rows * vc.channels * sizeof(real) + 4.0 * 256 * 256 * 256) / 1048576.0;
         printf("HIVE sparse %4d^3 x 4, band %g from a %d^3 grid, radius-%.1f object: %ld bricks of %d^3 (%.2f %% of the "
                "volume), %.0f MiB with gradients, Adam moments and index  target: <= 2048 MiB (1024^3)  "
                "[mark + activate %.2f s]\n", info.res, band, G, radius, info.active, info.brick_side,
-               100.0 * info.active / (256.0 * 256 * 256), mib, now() - t0);
+               100.0 * info.active / (256.0 * 256 * 256), info.bytes / 1048576.0, now() - t0);
     }
     free(grid), free(mark), free(ids);
     adam_free(&opt);

@@ -57,3 +57,18 @@ resume_after_interrupt() {
     "$PHIVE" run "$ini" --out "$out" 2>"$TMP/log_resumed" || { cat "$TMP/log_resumed"; fail "resumed run failed"; }
     grep "resuming from" "$TMP/log_resumed" || fail "the rerun did not resume"
 }
+
+# same_datasets LABEL DIR_A DIR_B DATASET...: the result.h5 of the job in each output directory
+# holds bit-identical DATASETs (a resumed run against the uninterrupted one).
+same_datasets() {
+    $PY - "$@" <<'PY'
+import glob, sys
+import h5py, numpy as np
+label, dir_a, dir_b, *names = sys.argv[1:]
+a = h5py.File(glob.glob(dir_a + "/*/result.h5")[0])
+b = h5py.File(glob.glob(dir_b + "/*/result.h5")[0])
+for k in names:
+    assert np.array_equal(a[k][:], b[k][:]), k
+print(f"{label}: {', '.join(names)} ({len(b[names[0]])} values) bit-identical to the uninterrupted run")
+PY
+}

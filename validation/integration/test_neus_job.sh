@@ -169,16 +169,7 @@ expect_error 1 "truncated/ckpt.h5.*(truncated|corrupt)" -- "$PHIVE" mesh "$TMP/t
 [ -z "$(ls "$TMP/no_ckpt" "$TMP/truncated" | grep mesh)" ] || fail "a failed phive mesh left a mesh behind"
 check "resume: a run stopped by SIGUSR1 after a checkpoint, then rerun, gives the uninterrupted curve"
 resume_after_interrupt "$TMP/job.ini" "$TMP/res"
-$PY - "$TMP" <<'PY'
-import glob, sys
-import h5py, numpy as np
-t = sys.argv[1]
-a = h5py.File(glob.glob(t + "/one/*/result.h5")[0])
-b = h5py.File(glob.glob(t + "/res/*/result.h5")[0])
-for k in ("loss", "psnr_test", "inv_s"):
-    assert np.array_equal(a["metrics/" + k][:], b["metrics/" + k][:]), k
-print(f"resumed run: loss curve ({len(b['metrics/loss'])}) and held-out PSNR bit-identical to the uninterrupted run")
-PY
+same_datasets "resumed run" "$TMP/one" "$TMP/res" metrics/loss metrics/psnr_test metrics/inv_s
 # ranks_match LABEL NAME OVERRIDES...: the job ($INI, default job.ini) on 1 and on 2 ranks ($TMP/NAME1, $TMP/NAME2): 60 finite
 # losses that fall and agree to 1e-4; then phive mesh of the 1-rank job.
 ranks_match() {
@@ -240,16 +231,7 @@ sed -i 's/^checkpoint_every = 10$/checkpoint_every = 25/' "$TMP/stages.ini"
 "$PHIVE" run "$TMP/stages.ini" --out "$TMP/st_whole" 2>"$TMP/log_st_whole" || { cat "$TMP/log_st_whole"; fail "run failed"; }
 resume_after_interrupt "$TMP/stages.ini" "$TMP/st_res"
 grep "sparse volume 64^3 restored" "$TMP/log_resumed" || fail "the resumed run did not restore the sparse volume"
-$PY - "$TMP" <<'PY'
-import glob, sys
-import h5py, numpy as np
-t = sys.argv[1]
-a = h5py.File(glob.glob(t + "/st_whole/*/result.h5")[0])
-b = h5py.File(glob.glob(t + "/st_res/*/result.h5")[0])
-for k in ("loss", "psnr_test", "inv_s"):
-    assert np.array_equal(a["metrics/" + k][:], b["metrics/" + k][:]), k
-print(f"three stages resumed: loss curve ({len(b['metrics/loss'])}) bit-identical to the uninterrupted run")
-PY
+same_datasets "three stages resumed" "$TMP/st_whole" "$TMP/st_res" metrics/loss metrics/psnr_test metrics/inv_s
 expect_error 1 "train.stages = '20,40' lists 2 stages; sparse.resolutions = '64,128' needs 3" -- "$PHIVE" run \
     "$TMP/stages.ini" train.stages=20,40 --out "$TMP/bad"
 expect_error 1 "train.stages = '20,20,30' sums to 70 iterations, train.iterations is 60" -- "$PHIVE" run \

@@ -80,17 +80,7 @@ assert f2["e3d_mean"] < 0.8 * f0["e3d_mean"] and f2["loss"] < 0.8 * f0["loss"]
 PY
 check "resume: SIGUSR1 after a checkpoint, rerun, same curve"
 resume_after_interrupt "$TMP/job.ini" "$TMP/res"
-$PY - "$TMP" <<'PY'
-import glob, sys
-import h5py, numpy as np
-t = sys.argv[1]
-a = h5py.File(glob.glob(t + "/one/*/result.h5")[0])
-b = h5py.File(glob.glob(t + "/res/*/result.h5")[0])
-for k in ("loss", "window", "phi_density"):
-    assert np.array_equal(a["metrics/" + k][:], b["metrics/" + k][:]), k
-assert np.array_equal(a["outputs/positions"][:], b["outputs/positions"][:])
-print(f"resumed run: loss curve ({len(b['metrics/loss'])}), window and surfaces identical to the uninterrupted run")
-PY
+same_datasets "resumed run" "$TMP/one" "$TMP/res" metrics/loss metrics/window metrics/phi_density outputs/positions
 check "Only F (per-vertex offsets)"
 "$PHIVE" run "$TMP/job.ini" model.deformation=offsets train.iterations=10 --out "$TMP/onlyf" 2>"$TMP/logf" ||
     { cat "$TMP/logf"; fail "Only F failed"; }

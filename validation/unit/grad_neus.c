@@ -633,6 +633,25 @@ static void check_encoding_backward(const nsr_encoding *e, param_set *p, real *x
     }
 }
 
+/* The TV term's gradient (weight 0.7) against central differences of step h over every value:
+ * the worst relative error; *tv the term. */
+static double check_tv_gradient(const nsr_encoding *e, param_set *p, double h, double *tv)
+{
+    params_zero_grads(p);
+    *tv = nsr_volume_tv(e, p, 0.7, 1);
+    double worst = 0, scale = largest(p->grads, p->count);
+    for (size_t i = 0; i < p->count; ++i) {
+        real saved = p->values[i];
+        p->values[i] = saved + h;
+        double up = nsr_volume_tv(e, p, 0.7, 0);
+        p->values[i] = saved - h;
+        double down = nsr_volume_tv(e, p, 0.7, 0);
+        p->values[i] = saved;
+        worst = fmax(worst, relative_error(p->grads[i], 0.7 * (up - down) / (2 * h), scale));
+    }
+    return worst;
+}
+
 static void test_volume_encoding(void **state)
 {
     (void)state;
@@ -662,18 +681,7 @@ static void test_volume_encoding(void **state)
     const real *V2 = params_values(&p, nsr_volume_tensor(&e, 2));
     assert_true(fabs(o[15 + 6] - V2[((size_t)0 * r2 + (r2 - 1)) * r2 * 3]) < 1e-15);
     /* TV */
-    params_zero_grads(&p);
-    const double h = 1e-6;
-    double tv = nsr_volume_tv(&e, &p, 0.7, 1), worst_tv = 0, stv = largest(p.grads, p.count);
-    for (size_t i = 0; i < p.count; ++i) {
-        real saved = p.values[i];
-        p.values[i] = saved + h;
-        double up = nsr_volume_tv(&e, &p, 0.7, 0);
-        p.values[i] = saved - h;
-        double down = nsr_volume_tv(&e, &p, 0.7, 0);
-        p.values[i] = saved;
-        worst_tv = fmax(worst_tv, relative_error(p.grads[i], 0.7 * (up - down) / (2 * h), stv));
-    }
+    double tv, worst_tv = check_tv_gradient(&e, &p, 1e-6, &tv);
     printf("feature volumes (3 of 2, 4, 9; %zu values): dL/dx %.3g, dL/dV %.3g; TV %.4f, dTV/dV %.3g\n", p.count, worst_x,
            worst_v, tv, worst_tv);
     assert_true(worst_x < 1e-6 && worst_v < 1e-6 && worst_tv < 1e-6 && tv > 0);
@@ -780,18 +788,8 @@ static void test_sparse_volume(void **state)
 
     double worst_x, worst_v;
     check_encoding_backward(&e, &p, x, N, c, after, &worst_x, &worst_v);
-    params_zero_grads(&p);
-    const double fd = 1e-4; /* the mean over ~2000 voxels: a larger step keeps rounding below the tolerance */
-    double tv = nsr_volume_tv(&e, &p, 0.7, 1), worst_tv = 0, stv = largest(p.grads, p.count);
-    for (size_t i = 0; i < p.count; ++i) {
-        real saved = p.values[i];
-        p.values[i] = saved + fd;
-        double up = nsr_volume_tv(&e, &p, 0.7, 0);
-        p.values[i] = saved - fd;
-        double down = nsr_volume_tv(&e, &p, 0.7, 0);
-        p.values[i] = saved;
-        worst_tv = fmax(worst_tv, relative_error(p.grads[i], 0.7 * (up - down) / (2 * fd), stv));
-    }
+    /* the mean over ~2000 voxels: a larger step keeps rounding below the tolerance */
+    double tv, worst_tv = check_tv_gradient(&e, &p, 1e-4, &tv);
     printf("sparse volume 16^3 (%ld of 64 bricks, %zu rows): activation changes the output by %.2g; vertex %.2g; dL/dx "
            "%.3g, dL/dθ %.3g; TV %.4f, dTV/dθ %.3g\n", n, info.rows, jump, vertex_err, worst_x, worst_v, tv, worst_tv);
     assert_true(slot >= 0 && jump == 0 && vertex_err < 1e-12);
