@@ -183,7 +183,9 @@ scancel --signal=USR1 --batch "$JOBID"
 ok "sent SIGUSR1 to the batch shell of job $JOBID (scancel --signal=USR1 --batch)"
 
 # Requeue: Restarts goes to 1 and the job becomes PENDING with a BeginTime ~cred_expire (120 s)
-# ahead; pull it forward so the test does not wait out that delay.
+# ahead; pull it forward so the test does not wait out that delay, to 2 s from now: slurmd
+# revokes the first run's credential with a one-second clock, and a relaunch within that second
+# is refused ("Job credential revoked": the job fails instead of running again).
 # Restarts turns 1 while the first run is still ending (state RUNNING), so only a RUNNING seen
 # after PENDING is the restart.
 deadline=$((SECONDS + 180))
@@ -194,7 +196,7 @@ while :; do
         case $state in
             PENDING) seen_pending=1
                 [ "$reason" != BeginTime ] \
-                || timeout 10 scontrol update JobId="$JOBID" StartTime=now >/dev/null 2>&1 || true ;;
+                || timeout 10 scontrol update JobId="$JOBID" StartTime=now+2 >/dev/null 2>&1 || true ;;
             RUNNING) [ "$seen_pending" = 0 ] || break ;;
             COMPLETED) break ;;
         esac
