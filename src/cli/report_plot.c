@@ -1,7 +1,8 @@
 /* report_plot.c — plot_<series>.svg: a metric series against training iterations, a line per job.
  *
  * A job's result.h5 holds a series `name` with its iterations in `name_iteration` (psnr_test,
- * psnr_render, overall_mm, …); every such name any job has gets one SVG line chart with a line
+ * psnr_render, overall_mm, …), or in those of the series it extends (psnr_test_masked, at
+ * psnr_test_iteration); every such series any job has gets one SVG line chart with a line
  * per job that has it (labelled by its sweep scene and variant, or its id), linear axes from the
  * data's range with five ticks each.  Written atomically next to the summary tables.
  */
@@ -25,48 +26,73 @@ typedef struct {
     size_t n;
 } curve;
 
-/* A series name that has its iterations beside it (`name` ends with SUFFIX): added to names, unique. */
-static void collect_name(const char *name, char (*names)[METRIC_NAME_MAX])
+/* A plotted series: y against x, both in /metrics. */
+typedef struct {
+    char y[METRIC_NAME_MAX], x[METRIC_NAME_MAX + 16];
+} plot_pair;
+
+static int has_name(char (*names)[METRIC_NAME_MAX], int n, const char *name)
 {
-    const size_t len = strlen(name), suffix = strlen(SUFFIX);
-    if (len <= suffix || len - suffix >= METRIC_NAME_MAX || strcmp(name + len - suffix, SUFFIX)) return;
-    char base[METRIC_NAME_MAX];
-    snprintf(base, sizeof base, "%.*s", (int)(len - suffix), name);
-    for (int i = 0; i < MAX_PLOTS; ++i) {
-        if (!strcmp(names[i], base)) return;
-        if (!names[i][0]) {
-            snprintf(names[i], METRIC_NAME_MAX, "%s", base);
-            return;
-        }
+    for (int i = 0; i < n; ++i)
+        if (!strcmp(names[i], name)) return 1;
+    return 0;
+}
+
+/* The iterations of series y among the names: y_iteration, or else the _iteration series of a name
+ * y extends (psnr_test_masked: psnr_test_iteration), into x; 0 when there is none. */
+static int iterations_of(char (*names)[METRIC_NAME_MAX], int n, const char *y, char *x, size_t size)
+{
+    char stem[METRIC_NAME_MAX];
+    snprintf(stem, sizeof stem, "%s", y);
+    for (;;) {
+        snprintf(x, size, "%s" SUFFIX, stem);
+        if (has_name(names, n, x)) return 1;
+        char *cut = strrchr(stem, '_');
+        if (!cut) return 0;
+        *cut = 0;
     }
 }
 
-/* Every such name in the file's /metrics. */
-static void collect_names(const char *path, char (*names)[METRIC_NAME_MAX])
+/* The series of one file that have iterations: y with y_iteration, or else with the iterations of
+ * the series y's name extends (psnr_test_masked with psnr_test_iteration); added to plots, unique. */
+static void collect_pairs(const char *path, plot_pair *plots, int *n_plots)
 {
+    enum { MAX_NAMES = 256 };
+    char names[MAX_NAMES][METRIC_NAME_MAX];
+    int n = 0;
     hid_t file;
     if (h5_open_read(path, &file)) return;
     hid_t group = h5_exists(file, "metrics") ? H5Gopen2(file, "metrics", H5P_DEFAULT) : -1;
     H5G_info_t info;
     if (group >= 0 && H5Gget_info(group, &info) >= 0)
-        for (hsize_t i = 0; i < info.nlinks; ++i) {
-            char name[2 * METRIC_NAME_MAX];
-            if (H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) >= 0)
-                collect_name(name, names);
-        }
+        for (hsize_t i = 0; i < info.nlinks && n < MAX_NAMES; ++i)
+            n += H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, names[n], METRIC_NAME_MAX, H5P_DEFAULT) > 0;
     if (group >= 0) H5Gclose(group);
     h5_close(file);
+    const size_t suffix = strlen(SUFFIX);
+    for (int i = 0; i < n; ++i) {
+        const size_t len = strlen(names[i]);
+        if (len >= suffix && !strcmp(names[i] + len - suffix, SUFFIX)) continue;
+        char x[METRIC_NAME_MAX + 16];
+        if (!iterations_of(names, n, names[i], x, sizeof x)) continue;
+        int known = 0;
+        for (int p = 0; p < *n_plots; ++p) known |= !strcmp(plots[p].y, names[i]);
+        if (known || *n_plots == MAX_PLOTS) continue;
+        snprintf(plots[*n_plots].y, METRIC_NAME_MAX, "%s", names[i]);
+        snprintf(plots[*n_plots].x, sizeof plots[*n_plots].x, "%s", x);
+        ++*n_plots;
+    }
 }
 
-/* Series `name` of the file against its iterations; n = 0 when the file lacks either or they differ in length. */
-static void read_curve(const char *path, const char *name, curve *c)
+/* Series y of the file against x; n = 0 when the file lacks either or they differ in length. */
+static void read_curve(const char *path, const plot_pair *pair, curve *c)
 {
     memset(c, 0, sizeof *c);
     hid_t file;
     if (h5_open_read(path, &file)) return;
     char xs[4200], ys[4200];
-    snprintf(ys, sizeof ys, "metrics/%s", name);
-    snprintf(xs, sizeof xs, "metrics/%s" SUFFIX, name);
+    snprintf(ys, sizeof ys, "metrics/%.*s", METRIC_NAME_MAX, pair->y);
+    snprintf(xs, sizeof xs, "metrics/%.*s", METRIC_NAME_MAX + 16, pair->x);
     size_t nx = 0, ny = 0;
     if (h5_exists(file, xs) && h5_exists(file, ys) && !h5_dataset_count(file, xs, &nx) && !h5_dataset_count(file, ys, &ny) &&
         nx == ny && nx > 0 && (c->x = malloc(nx * sizeof *c->x)) && (c->y = malloc(nx * sizeof *c->y)) &&
@@ -138,8 +164,9 @@ static void write_svg(FILE *out, const char *name, const curve *curves, const ch
 
 int report_write_plots(const char *dir, const char *const *paths, const char *const *labels, int n)
 {
-    char names[MAX_PLOTS][METRIC_NAME_MAX] = {{0}};
-    for (int j = 0; j < n; ++j) collect_names(paths[j], names);
+    plot_pair plots[MAX_PLOTS];
+    int n_plots = 0;
+    for (int j = 0; j < n; ++j) collect_pairs(paths[j], plots, &n_plots);
     curve *curves = calloc((size_t)(n ? n : 1), sizeof *curves);
     const char **shown = calloc((size_t)(n ? n : 1), sizeof *shown);
     if (!curves || !shown) {
@@ -147,17 +174,17 @@ int report_write_plots(const char *dir, const char *const *paths, const char *co
         return err_set("out of memory for the plots of %s", dir);
     }
     int status = 0, written = 0;
-    for (int p = 0; p < MAX_PLOTS && names[p][0] && !status; ++p) {
+    for (int p = 0; p < n_plots && !status; ++p) {
         int m = 0;
         for (int j = 0; j < n; ++j) {
-            read_curve(paths[j], names[p], &curves[m]);
+            read_curve(paths[j], &plots[p], &curves[m]);
             if (curves[m].n) shown[m++] = labels[j];
         }
         char path[4300];
-        snprintf(path, sizeof path, "%s/plot_%s.svg", dir, names[p]);
+        snprintf(path, sizeof path, "%s/plot_%.*s.svg", dir, METRIC_NAME_MAX, plots[p].y);
         file_writer w;
         if (m && !(status = file_writer_open(&w, path))) {
-            write_svg(w.file, names[p], curves, shown, m);
+            write_svg(w.file, plots[p].y, curves, shown, m);
             status = file_writer_commit(&w);
             written++;
         }

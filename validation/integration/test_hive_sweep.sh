@@ -66,10 +66,10 @@ values = [float(v) for v in row[1:]]
 assert all(0 < v < 100 for v in values), values
 print("overall_mm:", dict(zip(header[1:], values)))
 PY
-check "plots of held-out PSNR and DTU overall against iterations: a line per job, its points at 15 and 30"
+check "plots of held-out PSNR (masked: at psnr_test_iteration) and DTU overall against iterations: a line per job, its points at 15 and 30"
 $PY - "$TMP/out" <<'PY'
 import re, sys
-for series in ("psnr_test", "overall_mm"):
+for series in ("psnr_test", "psnr_test_masked", "overall_mm"):
     svg = open(f"{sys.argv[1]}/plot_{series}.svg").read()
     lines = re.findall(r'<polyline[^>]*points="([^"]*)"', svg)
     labels = re.findall(r'<text x="[0-9.]+" y="[0-9.]+">(relief [a-z_]+)</text>', svg)
