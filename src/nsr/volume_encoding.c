@@ -14,6 +14,9 @@
 #include "phive/errors.h"
 #include "phive/neus.h"
 
+/* TV: voxels per vectorised span of an x-row, and the most channels a volume may have */
+enum { TV_SPAN = 32, TV_MAX_CHANNELS = 64 };
+
 #define PAR_THREADS mlp_elementwise_threads()
 
 #define MAX_GRIDS (NSR_MAX_HASH_LEVELS > NSR_MAX_VOLUMES + NSR_MAX_SPARSE ? NSR_MAX_HASH_LEVELS \
@@ -230,7 +233,8 @@ int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config 
         return err_set("feature volumes: %d volumes outside 1..%d", c->n_volumes, NSR_MAX_VOLUMES);
     if (c->res_min < 2 || c->res_max < c->res_min || c->res_max > 2048)
         return err_set("feature volumes: resolutions %d..%d (need 2 <= min <= max <= 2048)", c->res_min, c->res_max);
-    if (c->channels < 1 || c->channels > 64) return err_set("feature volumes: %d channels outside 1..64", c->channels);
+    if (c->channels < 1 || c->channels > TV_MAX_CHANNELS)
+        return err_set("feature volumes: %d channels outside 1..%d", c->channels, TV_MAX_CHANNELS);
     if (c->pe_freqs < 0 || c->pe_freqs > 24) return err_set("feature volumes: %d PE frequencies", c->pe_freqs);
     if (c->n_sparse < 0 || c->n_sparse > NSR_MAX_SPARSE)
         return err_set("sparse volumes: %d outside 0..%d", c->n_sparse, NSR_MAX_SPARSE);
@@ -346,55 +350,85 @@ static int sparse_voxel(const volume_grid *g, long i, long j, long k, long rows[
     return rows[0] != shared && rows[1] != shared && rows[2] != shared && rows[3] != shared;
 }
 
-/* The TV term of one voxel (rows as sparse_voxel, or dense strides) with its gradient scaled by
- * weight / (cells · length) into G; returns its length. */
-static double voxel_tv(const real *V, real *G, const long rows[4], int C, double weight, long cells)
+/* The TV term of one voxel: v[0] its vertex's C channels, v[1..3] its +x, +y, +z neighbours';
+ * its length sqrt(Σ_channels Σ_axes (v_axis − v_0)² + 1e-12) (the 1e-12 keeps the gradient finite
+ * at 0) is returned, and with g (rows as v) the gradient scaled by `scale` / length is added.
+ * Inlined with C a constant where the callers know it. */
+static inline __attribute__((always_inline)) real voxel_tv(const real *const v[4], real *const g[4], int C,
+                                                           real scale)
 {
-    double d2 = 1e-12;
+    real d2 = (real)1e-12;
     for (int a = 1; a <= 3; ++a)
         for (int c = 0; c < C; ++c) {
-            double d = (double)V[rows[a] * C + c] - (double)V[rows[0] * C + c];
+            const real d = v[a][c] - v[0][c];
             d2 += d * d;
         }
-    const double len = sqrt(d2);
-    if (G) {
-        const double scale = weight / ((double)cells * len);
+    const real len = REAL_SQRT(d2);
+    if (g[0]) {
+        const real s = scale / len;
         for (int a = 1; a <= 3; ++a)
             for (int c = 0; c < C; ++c) {
-                real g = (real)(scale * ((double)V[rows[a] * C + c] - (double)V[rows[0] * C + c]));
-                G[rows[a] * C + c] += g;
-                G[rows[0] * C + c] -= g;
+                const real d = s * (v[a][c] - v[0][c]);
+                g[a][c] += d;
+                g[0][c] -= d;
             }
     }
     return len;
 }
 
-/* TV of one volume: mean over the (r − 1)³ voxels with all three forward neighbours of
- * sqrt(Σ_channels Σ_axes (V_{+axis} − V)² + 1e-12) (the 1e-12 keeps the gradient finite at 0).
- * A voxel's gradient touches its own z-slice and the next: the slices go in two parallel sweeps
- * (even, then odd), so no two threads write the same vertex and each gradient sums in a fixed order. */
+/* TV of the voxels (i, j, k), i < n ≤ TV_SPAN, of a span of an x-row of a dense volume (v, g at
+ * its first vertex; y and z strides sy, sz), as voxel_tv but over the span at once, so each pass
+ * is a contiguous loop the compiler vectorises.  Returns the sum of the voxels' lengths. */
+static inline __attribute__((always_inline)) double tv_span(const real *PHIVE_RESTRICT v, real *PHIVE_RESTRICT g,
+                                                            long n, int C, long sy, long sz, real scale)
+{
+    real ex[TV_SPAN * TV_MAX_CHANNELS], ey[TV_SPAN * TV_MAX_CHANNELS], ez[TV_SPAN * TV_MAX_CHANNELS];
+    const long w = n * C;
+    for (long q = 0; q < w; ++q) ex[q] = v[q + C] - v[q], ey[q] = v[q + sy] - v[q], ez[q] = v[q + sz] - v[q];
+    double total = 0;
+    for (long i = 0; i < n; ++i) {
+        real d2 = (real)1e-12;
+        for (long q = i * C; q < (i + 1) * C; ++q) d2 += ex[q] * ex[q] + ey[q] * ey[q] + ez[q] * ez[q];
+        const real len = REAL_SQRT(d2), s = scale / len;
+        total += len;
+        for (long q = i * C; q < (i + 1) * C; ++q) ex[q] *= s, ey[q] *= s, ez[q] *= s;
+    }
+    if (!g) return total;
+    for (long q = 0; q < w; ++q) g[q] -= ex[q] + ey[q] + ez[q];
+    for (long q = 0; q < w; ++q) g[q + C] += ex[q];
+    for (long q = 0; q < w; ++q) g[q + sy] += ey[q];
+    for (long q = 0; q < w; ++q) g[q + sz] += ez[q];
+    return total;
+}
+
+/* TV of one volume: mean over the (r − 1)³ voxels with all three forward neighbours of the voxel
+ * lengths (voxel_tv), the gradient of weight × that mean into G.  A voxel's gradient touches its
+ * own z-slice and the next: the slices go in two parallel sweeps (even, then odd), so no two
+ * threads write the same vertex and each gradient sums in a fixed order. */
 static double volume_tv(const real *V, real *G, int r, double weight, int C)
 {
-    const long n = r - 1, cells = n * n * n;
+    const long n = r - 1, cells = n * n * n, sy = (long)r * C, sz = (long)r * r * C;
+    const real scale = (real)(weight / (double)cells);
     double total = 0;
     for (int parity = 0; parity < 2; ++parity) {
 #pragma omp parallel for schedule(static) reduction(+ : total) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && n > 16)
         for (long k = parity; k < n; k += 2)
             for (long j = 0; j < n; ++j)
-                for (long i = 0; i < n; ++i) {
-                    const long at = (k * r + j) * r + i;
-                    const long rows[4] = {at, at + 1, at + r, at + (long)r * r};
-                    total += voxel_tv(V, G, rows, C, weight, cells);
+                for (long i = 0; i < n; i += TV_SPAN) {
+                    const long at = ((k * r + j) * r + i) * C, span = n - i < TV_SPAN ? n - i : TV_SPAN;
+                    real *g = G ? G + at : NULL;
+                    total += C == 4 ? tv_span(V + at, g, span, 4, sy, sz, scale) : tv_span(V + at, g, span, C, sy, sz, scale);
                 }
     }
-    return total / cells;
+    return total / (double)cells;
 }
 
-/* The TV terms of brick b's voxels that have four active vertices (sparse_voxel), as voxel_tv
- * with `cells` voxels in the mean; *count += their number.  V NULL: count only. */
+/* The TV terms of brick b's voxels that have four active vertices (sparse_voxel), their gradient
+ * scaled by weight / cells (the voxels in the mean); *count += their number.  V NULL: count only. */
 static double brick_tv(const volume_grid *g, long b, const real *V, real *G, int C, double weight, long cells,
                        long *count)
 {
+    const real scale = (real)(weight / (double)cells);
     const long n = g->brick_res, side = 1L << g->shift;
     const long x0 = (b % n) * side, y0 = (b / n % n) * side, z0 = b / (n * n) * side;
     double total = 0;
@@ -404,7 +438,11 @@ static double brick_tv(const volume_grid *g, long b, const real *V, real *G, int
                 long rows[4];
                 if (!sparse_voxel(g, i, j, k, rows)) continue;
                 ++*count;
-                if (V) total += voxel_tv(V, G, rows, C, weight, cells);
+                if (!V) continue;
+                const real *const v[4] = {V + rows[0] * C, V + rows[1] * C, V + rows[2] * C, V + rows[3] * C};
+                real *const gr[4] = {G ? G + rows[0] * C : NULL, G ? G + rows[1] * C : NULL,
+                                     G ? G + rows[2] * C : NULL, G ? G + rows[3] * C : NULL};
+                total += voxel_tv(v, gr, C, scale);
             }
     return total;
 }

@@ -25,7 +25,7 @@
 #include "nsr_rays.h" /* kernels/: nsr_ray_near_far */
 
 #define RAYS 512
-#define STEPS 3
+#define STEPS 5
 
 static double now(void)
 {
@@ -123,23 +123,25 @@ static void bench(const bench_case *bc, double peak_gflops)
     if (adam_init(&opt, &p, 0.9, 0.999, 1e-8)) die("adam");
     for (int g = 0; g < 5; ++g) /* networks, the volumes' three bands, the variance (neus.h) */
         if (adam_set_group(&opt, g, sched)) die("adam");
-    double total[STEPS + 1], sample[STEPS + 1], fb[STEPS + 1];
+    double total[STEPS + 1], sample[STEPS + 1], fb[STEPS + 1], tv[STEPS + 1];
     for (int r = 0; r <= STEPS; ++r) {
         const double t0 = now();
         if (neus_sample(&m, &p, &o, &rays, &rng, (uint64_t)r, &ws)) die("neus_sample");
         const double t1 = now();
         params_zero_grads(&p);
         if (neus_forward(&m, &p, &o, &rays, NULL, 1, &ws, NULL)) die("neus_forward");
+        const double t_tv = now();
         if (bc->volumes) nsr_volume_tv(&m.enc_xyz, &p, 0.01, 1);
         const double t2 = now();
         if (adam_step(&opt, &p)) die("adam_step");
         const double t3 = now();
-        total[r] = t3 - t0, sample[r] = t1 - t0, fb[r] = t2 - t1;
+        total[r] = t3 - t0, sample[r] = t1 - t0, fb[r] = t_tv - t1, tv[r] = t2 - t_tv;
     }
     /* drop the warm-up */
     qsort(total + 1, STEPS, sizeof(double), compare_double);
     qsort(sample + 1, STEPS, sizeof(double), compare_double);
     qsort(fb + 1, STEPS, sizeof(double), compare_double);
+    qsort(tv + 1, STEPS, sizeof(double), compare_double);
     const double step = total[1 + STEPS / 2], samples = (double)RAYS * ws.n_per_ray;
     /* GEMM work per rendered sample: the sampler's SDF forwards (n_samples + the importance samples of
      * all rounds but the last, per S samples), then forward + backward: analytic 6 SDF passes
@@ -150,11 +152,11 @@ static void bench(const bench_case *bc, double peak_gflops)
     const double flops = (sampler_rows + sdf_passes) * mlp_pass_flops(&m.sdf) + 3 * mlp_pass_flops(&m.color);
     const double gflops = flops * samples / step / 1e9;
     printf("NeuS step, %-22s %d rays × %d samples  %8.0f samples/s  target: >= %.0f samples/s  "
-           "(%.3f s per step: sampling %.0f%%, forward + backward%s %.0f%%, Adam %.0f%%; %.2f MFLOP/sample, "
+           "(%.3f s per step: sampling %.0f%%, forward + backward %.0f%%, TV %.0f%%, Adam %.0f%%; %.2f MFLOP/sample, "
            "%.1f GFLOP/s = %.0f%% of the sgemm peak)\n",
            bc->name, RAYS, ws.n_per_ray, samples / step, bc->target, step, 100 * sample[1 + STEPS / 2] / step,
-           bc->volumes ? " + TV" : "", 100 * fb[1 + STEPS / 2] / step,
-           100 * (step - sample[1 + STEPS / 2] - fb[1 + STEPS / 2]) / step, flops / 1e6, gflops,
+           100 * fb[1 + STEPS / 2] / step, 100 * tv[1 + STEPS / 2] / step,
+           100 * (step - sample[1 + STEPS / 2] - fb[1 + STEPS / 2] - tv[1 + STEPS / 2]) / step, flops / 1e6, gflops,
            100 * gflops / peak_gflops);
     adam_free(&opt);
     neus_workspace_free(&ws, &m);
