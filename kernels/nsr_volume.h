@@ -109,4 +109,21 @@ PHIVE_HD void volume_lookup_grad_x(const volume_grid *g, const real *PHIVE_RESTR
     }
 }
 
+#ifdef PHIVE_CUDA
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Device launchers (nsr_volume.cu); V, G, x, out, grad_out and g.bricks in device memory.
+ * lookup: out[i·width + offset + k] = volume_lookup of point i, k < C, for the n points x (n × 3).
+ * scatter: G += Σ_points Σ_corners w · grad_out[i·width + offset + k], the backward of lookup.
+ * Return 0 or a CUDA error code (launch errors; the kernels run asynchronously). */
+int volume_lookup_device(volume_grid g, const real *V, int C, const real *x, long n, real *out, int width,
+                         int offset);
+int volume_scatter_device(volume_grid g, real *G, int C, const real *x, long n, const real *grad_out, int width,
+                          int offset);
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 #endif
