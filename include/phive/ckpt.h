@@ -35,7 +35,8 @@ typedef struct {
     rng_t *rng;      /* may be NULL */
     long iteration;  /* iterations completed */
     metrics *series; /* may be NULL */
-    uint64_t config_hash;
+    uint64_t config_hash; /* ckpt_load: 0 skips the check, for readers that take the checkpoint's own
+                           * config (phive mesh), which an older schema may hash differently */
     const ckpt_array *structure; /* written by ckpt_save (may be NULL); read before loading with ckpt_read_array */
     int n_structure;
 } train_state;

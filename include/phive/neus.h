@@ -192,6 +192,7 @@ typedef struct {
     int n_sparse;      /* sparse high-resolution volumes after the dense ones (below): 0 */
     int sparse_res[NSR_MAX_SPARSE]; /* their resolutions (HIVE: 512, 1024) */
     int index_res;     /* bricks a side of their index tables (HIVE's 256³ index table): 256 */
+    double sparse_init_std; /* activated rows: the shared row + N(0, sparse_init_std²); 0 (below) */
 } nsr_volume_config;
 void nsr_volume_config_default(nsr_volume_config *c);
 /* Declare the volumes in p (before params_allocate); e owns its state (nsr_encoding_free). */
@@ -221,8 +222,10 @@ int nsr_sparse_info_of(const nsr_encoding *e, int k, nsr_sparse_info *info);
 void nsr_sparse_mark(const nsr_encoding *e, int k, const float *sdf, int G, int z0, int z1, double band, real *mark);
 /* Activate the n bricks (ascending ids) of sparse volume k, which has none yet: its table grows to
  * n·B³ + 1 rows (adam_reshape; opt may be NULL), the shared row moves last with its moments, the new
- * rows start at the shared row + N(0, init_std²) (Philox stream of k of rng, so every rank draws the
- * same; rng NULL: the shared row itself, for values a checkpoint then overwrites) with zero moments.
+ * rows start at the shared row + N(0, sparse_init_std²) (Philox stream of k of rng, so every rank
+ * draws the same; rng NULL: the shared row itself, for values a checkpoint then overwrites) with zero
+ * moments.  With sparse_init_std = 0 (the default) activation leaves the SDF as it was, so a stage
+ * boundary does not throw the surface back; the bricks learn their detail from there.
  * Errors leave the model as it was. */
 int nsr_sparse_activate(nsr_encoding *e, param_set *p, adam *opt, int k, const long *bricks, long n, const rng_t *rng);
 /* The active bricks of sparse volume k (ascending; NULL when none): what a checkpoint stores. */

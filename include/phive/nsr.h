@@ -42,6 +42,13 @@ int neus_sdf_grid(const neus_model *m, const param_set *p, int res, double lo, d
  * nsr_dataset.scale_mat0, NeuS's mesh export); normals point outward (increasing SDF). */
 int neus_sdf_mesh(const neus_model *m, const param_set *p, int res, const double scale_mat0[16], mesh *out);
 
+/* The model of a neus job's checkpoint (<job_dir>/ckpt.h5, read only): its effective config (the
+ * caller frees it), the model and parameters rebuilt from it, the checkpoint's iteration.  The
+ * checkpoint's config is the one used, so a schema that gained keys since still reads it.  Errors
+ * name the file: a missing directory or checkpoint, a job of another type, a truncated checkpoint
+ * or tensors of other shapes; nothing is left allocated then. */
+int neus_checkpoint_model(const char *job_dir, config **cfg, neus_model *m, param_set *p, long *iteration);
+
 /* `phive mesh`: the surface of a neus job from its checkpoint, without touching the job.
  *   job_dir     a job directory with ckpt.h5 (complete or interrupted);
  *   resolution  grid size, 0: the job's mesh.resolution;
@@ -49,8 +56,8 @@ int neus_sdf_mesh(const neus_model *m, const param_set *p, int res, const double
  *   force       1: replace an existing `out` (else refusing is an error).
  * The config comes from the checkpoint (or, for older checkpoints, result.h5), data.root is read
  * for scale_mat_0 only (relative paths from the current directory, as the job had them), the
- * parameters from ckpt.h5 read-only.  Errors name the file: a missing directory or checkpoint,
- * a job of another type, a truncated checkpoint or one of another config. */
+ * parameters from ckpt.h5 read-only (neus_checkpoint_model).  Errors name the file: a missing
+ * directory or checkpoint, a job of another type, a truncated checkpoint. */
 int neus_mesh_export(const char *job_dir, int resolution, const char *out, int force);
 
 typedef enum { SHAPE_SPHERE, SHAPE_TORUS, SHAPE_BOX, SHAPE_CAPSULE } analytic_shape;

@@ -115,7 +115,7 @@ static int read_state(hid_t file, const char *path, train_state *s)
     char *hash = NULL, expected[32];
     snprintf(expected, sizeof expected, "%016" PRIx64, s->config_hash);
     if (h5_attr_read_str(file, ".", "config_hash", &hash)) return -1;
-    int mismatch = strcmp(hash, expected);
+    int mismatch = s->config_hash && strcmp(hash, expected);
     free(hash);
     if (mismatch)
         return err_set("%s belongs to another config (hash differs); move it away to start this job afresh", path);

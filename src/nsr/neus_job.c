@@ -96,6 +96,8 @@ static const cfg_spec neus_schema[] = {
      "dilation of the stage's surface within which bricks are activated (normalised units: 2 cells of 1024^3)"},
     {"sparse.build_resolution", CFG_INT, "512", 2, 2048, NULL,
      "SDF grid whose marching-cubes cells locate the surface at a stage boundary"},
+    {"sparse.init_std", CFG_REAL, "0", 0, 10, NULL,
+     "activated rows start at the shared row + N(0, std^2) (0: the SDF is unchanged at the stage boundary)"},
     {"hash.levels", CFG_INT, "16", 1, NSR_MAX_HASH_LEVELS, NULL, "hash grid levels"},
     {"hash.features", CFG_INT, "2", 1, 64, NULL, "features per level"},
     {"hash.log2_table", CFG_INT, "19", 4, 26, NULL, "log2 of the rows of a level's table"},
@@ -212,6 +214,7 @@ int neus_job_model(const config *cfg, neus_model *m, param_set *p)
     mc.volumes.channels = (int)config_int(cfg, "volumes.channels");
     mc.volumes.pe_freqs = (int)config_int(cfg, "volumes.pe");
     mc.volumes.init_std = config_real(cfg, "volumes.init_std");
+    mc.volumes.sparse_init_std = config_real(cfg, "sparse.init_std");
     mc.volumes.n_sparse = config_list_length(cfg, "sparse.resolutions");
     mc.volumes.index_res = (int)config_int(cfg, "sparse.index_resolution");
     double res[NSR_MAX_SPARSE];

@@ -40,6 +40,7 @@ typedef struct {
     int n_pe;              /* width of the leading PE(x) */
     int hashed;            /* 0: HIVE's volumes, 1: hash grid */
     double init;           /* volumes: N(0, init²); hash: U(−init, init) */
+    double sparse_init;    /* activated sparse rows: the shared row + N(0, sparse_init²) */
     /* the lookup order's buffers, kept between calls (fresh large blocks cost page faults each time) */
     uint32_t *keys;
     int *order;
@@ -49,7 +50,8 @@ typedef struct {
 void nsr_volume_config_default(nsr_volume_config *c)
 {
     *c = (nsr_volume_config){.n_volumes = 8, .res_min = 2, .res_max = 256, .channels = 4, .pe_freqs = 6,
-                             .init_std = 0.02, .n_sparse = 0, .sparse_res = {512, 1024}, .index_res = 256};
+                             .init_std = 0.02, .n_sparse = 0, .sparse_res = {512, 1024}, .index_res = 256,
+                             .sparse_init_std = 0};
 }
 
 void nsr_hash_config_default(nsr_hash_config *c)
@@ -189,10 +191,11 @@ static void vol_backward(const nsr_encoding *e, param_set *p, const real *x, con
         }
     }
     if (!accumulate_params) return;
-    /* each grid is one thread's: no atomics, and the sums are in the same order for any thread count */
+    /* each grid is one thread's: no atomics, and the sums are in the same order for any thread count;
+     * the finest grids (most cache misses) first, so no thread is left alone with one at the end */
     const int *order = morton_order(state_of(e), x, rows);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
-    for (int m = 0; m < M; ++m) scatter_volume(s, p, m, x, order, rows, grad_out, width);
+    for (int m = M - 1; m >= 0; --m) scatter_volume(s, p, m, x, order, rows, grad_out, width);
 }
 
 static const nsr_encoding_ops volume_ops = {
@@ -248,7 +251,7 @@ int nsr_encoding_volumes(nsr_encoding *e, param_set *p, const nsr_volume_config 
     if (!s) return err_set("out of memory");
     *s = (volume_state){.n_grids = c->n_volumes + c->n_sparse, .n_sparse = c->n_sparse, .channels = c->channels,
                         .pe_freqs = c->pe_freqs, .n_pe = positional_encoding_width(3, c->pe_freqs),
-                        .init = c->init_std};
+                        .init = c->init_std, .sparse_init = c->sparse_init_std};
     int status = 0;
     for (int m = 0; m < c->n_volumes && !status; ++m) {
         double f = c->n_volumes > 1 ? (double)m / (c->n_volumes - 1) : 0;
@@ -598,11 +601,11 @@ int nsr_sparse_activate(nsr_encoding *e, param_set *p, adam *opt, int k, const l
             for (int c = 0; c < C; ++c) moments[b][last + c] = moments[b][c], moments[b][c] = 0;
     for (size_t i = 0; i < last; ++i) {
         double normal = 0, u[2];
-        if (rng) {
+        if (rng && s->sparse_init > 0) {
             rng_uniform2_at(rng, SPARSE_STREAM + (uint64_t)k, i, u);
             normal = sqrt(-2.0 * log(1.0 - u[0])) * cos(2.0 * M_PI * u[1]);
         }
-        V[i] = (real)((double)V[last + i % C] + s->init * normal);
+        V[i] = (real)((double)V[last + i % C] + s->sparse_init * normal);
     }
     sparse_index(s, k);
     return 0;

@@ -19,6 +19,7 @@
 #include "phive/errors.h"
 #include "phive/linalg.h"
 #include "phive/neus.h"
+#include "phive/nsr.h"
 #include "phive/opt.h"
 #include "phive/rng.h"
 
@@ -200,12 +201,11 @@ static void bench_trilinear(void)
     nsr_encoding_free(&e);
 }
 
-/* HIVE's sparse 512³ and 1024³ × 4 volumes (256³ index tables) in the neus job's default band
- * (sparse.band 0.004, from a sparse.build_resolution 512³ SDF grid) around objects of the sizes
- * DTU's normalisation gives (spheres of radius 0.6 and 0.9 with relief ±0.02·radius at 30 waves
- * per turn): bricks, allocated MiB (table values, gradients, Adam's two moments, index) against
- * the ≤ 2 GiB target for 1024³, and the time to mark and activate. */
-static void bench_sparse(double radius, int G, double band)
+/* HIVE's sparse 512³ and 1024³ × 4 volumes (256³ index tables) in the band `band` around the
+ * zero level of an SDF sampled on a G³ grid over [−1, 1]³ (the neus job's stage boundary): bricks,
+ * allocated MiB (table values, gradients, Adam's two moments, index) against the ≤ 2 GiB target
+ * for 1024³, and the time to mark and activate. */
+static void bench_sparse_grid(const char *object, const float *grid, int G, double band)
 {
     nsr_volume_config vc;
     nsr_volume_config_default(&vc);
@@ -218,18 +218,9 @@ static void bench_sparse(double radius, int G, double band)
     if (adam_init(&opt, &p, 0.9, 0.999, 1e-8)) die("adam");
     rng_t rng;
     rng_seed(&rng, 6, 0);
-    float *grid = malloc(sizeof(float) * G * G * G);
     real *mark = malloc(sizeof(real) * 256 * 256 * 256);
     long *ids = malloc(sizeof(long) * 256 * 256 * 256);
-    if (!grid || !mark || !ids) die("alloc");
-    const double h = 2.0 / (G - 1);
-    for (long k = 0; k < G; ++k)
-        for (long j = 0; j < G; ++j)
-            for (long i = 0; i < G; ++i) {
-                const double x = -1 + h * i, y = -1 + h * j, z = -1 + h * k, r = sqrt(x * x + y * y + z * z);
-                const double relief = 0.02 * radius * sin(30 * atan2(y, x)) * sin(30 * acos(r > 0 ? z / r : 1));
-                grid[(k * G + j) * G + i] = (float)(r - radius - relief);
-            }
+    if (!mark || !ids) die("alloc");
     for (int k = 0; k < 2; ++k) {
         const double t0 = now();
         memset(mark, 0, sizeof(real) * 256 * 256 * 256);
@@ -240,18 +231,62 @@ static void bench_sparse(double radius, int G, double band)
         if (nsr_sparse_activate(&e, &p, &opt, k, ids, n, &rng)) die("activate");
         nsr_sparse_info info;
         nsr_sparse_info_of(&e, k, &info);
-        printf("HIVE sparse %4d^3 x 4, band %g from a %d^3 grid, radius-%.1f object: %ld bricks of %d^3 (%.2f %% of the "
+        printf("HIVE sparse %4d^3 x 4, band %g from a %d^3 grid, %s: %ld bricks of %d^3 (%.2f %% of the "
                "volume), %.0f MiB with gradients, Adam moments and index  target: <= 2048 MiB (1024^3)  "
-               "[mark + activate %.2f s]\n", info.res, band, G, radius, info.active, info.brick_side,
+               "[mark + activate %.2f s]\n", info.res, band, G, object, info.active, info.brick_side,
                100.0 * info.active / (256.0 * 256 * 256), info.bytes / 1048576.0, now() - t0);
     }
-    free(grid), free(mark), free(ids);
+    free(mark), free(ids);
     adam_free(&opt);
     params_free(&p);
     nsr_encoding_free(&e);
 }
 
-/* bench_neus [WORD]: only the cases whose name contains WORD ("trilinear" for the encoding alone). */
+/* The same around objects of the sizes DTU's normalisation gives: spheres of radius 0.6 and 0.9
+ * with relief ±0.02·radius at 30 waves per turn. */
+static void bench_sparse_sphere(double radius, int G, double band)
+{
+    float *grid = malloc(sizeof(float) * G * G * G);
+    if (!grid) die("alloc");
+    const double h = 2.0 / (G - 1);
+    for (long k = 0; k < G; ++k)
+        for (long j = 0; j < G; ++j)
+            for (long i = 0; i < G; ++i) {
+                const double x = -1 + h * i, y = -1 + h * j, z = -1 + h * k, r = sqrt(x * x + y * y + z * z);
+                const double relief = 0.02 * radius * sin(30 * atan2(y, x)) * sin(30 * acos(r > 0 ? z / r : 1));
+                grid[(k * G + j) * G + i] = (float)(r - radius - relief);
+            }
+    char object[64];
+    snprintf(object, sizeof object, "radius-%.1f object", radius);
+    bench_sparse_grid(object, grid, G, band);
+    free(grid);
+}
+
+/* The same around the surface of a trained neus job (its checkpoint), e.g. a DTU scan. */
+static void bench_sparse_job(const char *job_dir, int G, double band)
+{
+    config *cfg;
+    neus_model m;
+    param_set p;
+    long iteration;
+    if (neus_checkpoint_model(job_dir, &cfg, &m, &p, &iteration)) die(job_dir);
+    float *grid = malloc(sizeof(float) * G * G * G);
+    if (!grid) die("alloc");
+    const double t0 = now();
+    if (neus_sdf_grid(&m, &p, G, -1, 1, 0, G - 1, grid)) die("SDF grid");
+    printf("SDF of %s (iteration %ld) on a %d^3 grid: %.1f s\n", job_dir, iteration, G, now() - t0);
+    char object[4200];
+    snprintf(object, sizeof object, "the surface of %s", job_dir);
+    bench_sparse_grid(object, grid, G, band);
+    free(grid);
+    params_free(&p);
+    neus_model_free(&m);
+    config_free(cfg);
+}
+
+/* bench_neus [WORD [JOB_DIR]]: only the cases whose name contains WORD ("trilinear" for the
+ * encoding alone); `bench_neus sparse JOB_DIR` measures the sparse volumes around the surface of a
+ * trained neus job instead of the spheres. */
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
@@ -267,7 +302,10 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k)
         if (!only || strstr(cases[k].name, only)) bench(&cases[k], peak);
     if (!only || strstr("trilinear", only)) bench_trilinear();
-    if (!only || strstr("sparse", only))
-        for (int r = 0; r < 2; ++r) bench_sparse(r ? 0.9 : 0.6, 512, 0.004);
+    if (!only || strstr("sparse", only)) {
+        if (argc > 2) bench_sparse_job(argv[2], 512, 0.004);
+        else
+            for (int r = 0; r < 2; ++r) bench_sparse_sphere(r ? 0.9 : 0.6, 512, 0.004);
+    }
     return 0;
 }

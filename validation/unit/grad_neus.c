@@ -717,16 +717,16 @@ static double sphere_box_distance(const double lo[3], const double hi[3], double
 
 /* A sparse 16³ volume (bricks of 4³, a 4³ index) after a dense 4³ one, around the sphere of radius
  * 0.3: the bricks marked from a 64³ SDF grid with band 0.2 include every brick within band − 2 cell
- * diagonals of the sphere and none beyond band + a cell diagonal + a vertex-step diagonal; with init_std = 0
- * activation leaves the function unchanged; a vertex of an active brick reads row slot·64 + local,
+ * diagonals of the sphere and none beyond band + a cell diagonal + a vertex-step diagonal; with
+ * sparse_init_std = 0 activation leaves the function unchanged; a vertex of an active brick reads row slot·64 + local,
  * one of an inactive brick the shared last row; Adam's moments move with their rows; then dL/dx,
  * dL/dθ and the TV gradient against differences. */
 static void test_sparse_volume(void **state)
 {
     (void)state;
     enum { N = 40, G = 64 };
-    nsr_volume_config vc = {.n_volumes = 1, .res_min = 4, .res_max = 4, .channels = 2, .pe_freqs = 0, .init_std = 0,
-                            .n_sparse = 1, .sparse_res = {16}, .index_res = 4};
+    nsr_volume_config vc = {.n_volumes = 1, .res_min = 4, .res_max = 4, .channels = 2, .pe_freqs = 0, .init_std = 0.02,
+                            .n_sparse = 1, .sparse_res = {16}, .index_res = 4, .sparse_init_std = 0};
     param_set p;
     params_init(&p);
     nsr_encoding e;
