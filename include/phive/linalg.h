@@ -3,6 +3,10 @@
  * Row-major GEMM on `real`: C = alpha·op(A)·op(B) + beta·C with op(X) = X or
  * Xᵀ.  OpenBLAS (cblas_sgemm / cblas_dgemm) on the host; the CUDA build
  * adds linalg_gemm_device on cuBLAS with the same row-major convention.
+ * Large host products are split by rows of C over the OpenMP team (outside
+ * parallel regions), one single-threaded OpenBLAS call per thread: backend_init
+ * keeps OpenBLAS to one thread, so no pool of its own spins against OpenMP's
+ * between calls.
  */
 #ifndef PHIVE_LINALG_H
 #define PHIVE_LINALG_H

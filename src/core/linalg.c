@@ -2,6 +2,7 @@
 #include "phive/linalg.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include "phive/errors.h"
 
@@ -9,8 +10,8 @@
 #include <cublas_v2.h>
 #endif
 
-void linalg_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda,
-                 const real *b, int ldb, real beta, real *c, int ldc)
+static void gemm_call(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda, const real *b,
+                      int ldb, real beta, real *c, int ldc)
 {
     enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
@@ -19,6 +20,28 @@ void linalg_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, cons
 #else
     cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
+}
+
+/* Products below this many multiply-adds run as one call. */
+#define SPLIT_WORK (1L << 21)
+
+void linalg_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, const real *a, int lda,
+                 const real *b, int ldb, real beta, real *c, int ldc)
+{
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (threads < 2 || m < 2 * threads || (long)m * n * k < SPLIT_WORK) {
+        gemm_call(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* each thread its block of C's rows: op(A)'s rows m0..m1 are A's rows, or its columns when
+     * transposed */
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const int m0 = (int)((long)m * t / T), m1 = (int)((long)m * (t + 1) / T);
+        const real *a_block = trans_a ? a + m0 : a + (size_t)m0 * lda;
+        if (m1 > m0) gemm_call(trans_a, trans_b, m1 - m0, n, k, alpha, a_block, lda, b, ldb, beta, c + (size_t)m0 * ldc, ldc);
+    }
 }
 
 #ifdef PHIVE_CUDA

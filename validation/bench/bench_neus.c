@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "phive/backend.h"
 #include "phive/errors.h"
 #include "phive/linalg.h"
 #include "phive/neus.h"
@@ -291,6 +292,8 @@ int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    backend b; /* the job's threading: OpenMP over the cores, OpenBLAS inside linalg_gemm's split */
+    if (backend_init(&b, "cpu", 0, 1, 0)) die("backend");
     const double peak = sgemm_gflops();
     printf("sgemm (8192 x 256 x 256): %.1f GFLOP/s\n", peak);
     static const bench_case cases[] = {

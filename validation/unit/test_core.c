@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include "phive/ckpt.h"
 #include "phive/errors.h"
 #include "phive/h5io.h"
+#include "phive/linalg.h"
 #include "phive/metrics.h"
 #include "phive/opt.h"
 #include "phive/params.h"
@@ -157,6 +159,45 @@ static void test_adam_matches_reference(void **state)
     params_free(&p);
 }
 
+/* linalg_gemm against a plain triple loop, for every transpose, with C accumulated (beta 0.5),
+ * on one call and split over 2 and 3 threads (row blocks of uneven size: m = 131). */
+static void test_gemm_split(void **state)
+{
+    (void)state;
+    enum { M = 131, N = 67, K = 300 }; /* M·N·K above the split threshold */
+    rng_t rng;
+    rng_seed(&rng, 12, 0);
+    real *a = malloc(sizeof(real) * M * K), *b = malloc(sizeof(real) * K * N), *c0 = malloc(sizeof(real) * M * N);
+    real *c = malloc(sizeof(real) * M * N);
+    double *want = malloc(sizeof(double) * M * N);
+    assert_true(a && b && c0 && c && want);
+    for (int i = 0; i < M * K; ++i) a[i] = (real)rng_normal(&rng);
+    for (int i = 0; i < K * N; ++i) b[i] = (real)rng_normal(&rng);
+    for (int i = 0; i < M * N; ++i) c0[i] = (real)rng_normal(&rng);
+    const int saved = omp_get_max_threads();
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) {
+            const int lda = ta ? M : K, ldb = tb ? K : N; /* A stored K×M when transposed, B N×K */
+            for (int i = 0; i < M; ++i)
+                for (int j = 0; j < N; ++j) {
+                    double sum = 0;
+                    for (int l = 0; l < K; ++l)
+                        sum += (double)(ta ? a[l * lda + i] : a[i * lda + l]) * (tb ? b[j * ldb + l] : b[l * ldb + j]);
+                    want[i * N + j] = 2 * sum + 0.5 * c0[i * N + j];
+                }
+            for (int threads = 1; threads <= 3; ++threads) {
+                omp_set_num_threads(threads);
+                memcpy(c, c0, sizeof(real) * M * N);
+                linalg_gemm(ta, tb, M, N, K, 2, a, lda, b, ldb, (real)0.5, c, N);
+                double worst = 0;
+                for (int i = 0; i < M * N; ++i) worst = fmax(worst, fabs(c[i] - want[i]) / (1 + fabs(want[i])));
+                assert_true(worst < 1e-4);
+            }
+        }
+    omp_set_num_threads(saved);
+    free(a), free(b), free(c0), free(c), free(want);
+}
+
 static void test_checkpoint_round_trip(void **state)
 {
     (void)state;
@@ -225,7 +266,7 @@ int main(void)
         cmocka_unit_test(test_philox_known_answers), cmocka_unit_test(test_rng_statistics_and_reproducibility),
         cmocka_unit_test(test_params_layout),        cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_schedules),            cmocka_unit_test(test_adam_matches_reference),
-        cmocka_unit_test(test_checkpoint_round_trip),
+        cmocka_unit_test(test_checkpoint_round_trip), cmocka_unit_test(test_gemm_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
