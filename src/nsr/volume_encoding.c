@@ -151,23 +151,38 @@ static void vol_forward(const nsr_encoding *e, const param_set *p, const real *x
     }
 }
 
-/* dL/dV_m += Σ_rows w_corner · dL/d(out_m), the rows in the given order. */
+/* dL/dV_m += Σ_rows w_corner · dL/d(out_m), the rows in the given order.  Consecutive rows in one
+ * cell (most of them on the coarse grids, in Morton order) sum into the cell's 8 corners locally,
+ * which go into G when the cell changes. */
 static void scatter_volume(const volume_state *s, param_set *p, int m, const real *x, const int *order, int rows,
                            const real *grad_out, int width)
 {
     const int C = s->channels;
     const volume_grid grid = grid_of(s, m);
     real *G = params_grads(p, s->tensor[m]);
-    for (int i = 0; i < rows; ++i) {
-        const int row = order ? order[i] : i;
+    real acc[8 * TV_MAX_CHANNELS];
+    long corner_row[8];
+    int cell[3] = {-1, -1, -1};
+    for (int i = 0; i <= rows; ++i) {
         int base[3];
         real t[3], dt[3];
-        volume_cell(x + 3 * (size_t)row, grid.r, base, t, dt);
+        const int row = i == rows ? 0 : (order ? order[i] : i);
+        if (i < rows) volume_cell(x + 3 * (size_t)row, grid.r, base, t, dt);
+        if (i == rows || base[0] != cell[0] || base[1] != cell[1] || base[2] != cell[2]) {
+            if (cell[0] >= 0) /* flush the previous cell */
+                for (int c = 0; c < 8; ++c) {
+                    real *v = G + corner_row[c] * C;
+                    for (int k = 0; k < C; ++k) v[k] += acc[c * C + k];
+                }
+            if (i == rows) break;
+            memcpy(cell, base, sizeof cell);
+            for (int c = 0; c < 8; ++c) corner_row[c] = volume_row(&grid, base[0] + (c & 1), base[1] + (c >> 1 & 1), base[2] + (c >> 2));
+            memset(acc, 0, 8 * (size_t)C * sizeof *acc);
+        }
         const real *g = grad_out + (size_t)row * width + s->n_pe + m * C;
         for (int c = 0; c < 8; ++c) {
-            real w;
-            real *v = G + volume_corner(&grid, base, t, c, &w) * C;
-            for (int k = 0; k < C; ++k) v[k] += w * g[k];
+            const real w = (c & 1 ? t[0] : 1 - t[0]) * (c >> 1 & 1 ? t[1] : 1 - t[1]) * (c >> 2 ? t[2] : 1 - t[2]);
+            for (int k = 0; k < C; ++k) acc[c * C + k] += w * g[k];
         }
     }
 }
