@@ -187,10 +187,46 @@ static void scatter_volume(const volume_state *s, param_set *p, int m, const rea
     }
 }
 
+/* A fine dense grid's scatter goes by z-slabs of its cells, the even slabs in parallel, then the
+ * odd ones: a slab writes its own vertex planes and the first of the next slab only.  The slab
+ * count is fixed, so the sums' order does not depend on the thread count. */
+enum { SCATTER_SLABS = 16 };
+
+/* Whether grid m is scattered by slabs: dense (no hash, no brick index: no row shared between
+ * slabs) with at least 4 cells a slab. */
+static int scatter_by_slabs(const volume_state *s, int m)
+{
+    const long r = s->res[m];
+    return m < first_sparse(s) && r * r * r <= s->table[m] && r - 1 >= 4 * SCATTER_SLABS;
+}
+
+static int slab_of(real z, int r)
+{
+    const real u = (z + 1) * (real)0.5 * (real)(r - 1);
+    int i = u <= 0 ? 0 : (u >= (real)(r - 1) ? r - 1 : (int)u);
+    if (i > r - 2) i = r - 2;
+    return (int)((long)i * SCATTER_SLABS / (r - 1));
+}
+
+/* The rows of `order` (row order when NULL) bucketed by the slab of their cell in grid m, each
+ * bucket in the given order: into out, bucket b at out[start[b] .. start[b + 1]). */
+static void slab_buckets(const volume_state *s, int m, const real *x, const int *order, int rows, int *out,
+                         int start[SCATTER_SLABS + 1])
+{
+    int at[SCATTER_SLABS + 1] = {0};
+    for (int i = 0; i < rows; ++i) ++at[slab_of(x[3 * (size_t)(order ? order[i] : i) + 2], s->res[m]) + 1];
+    for (int b = 0; b < SCATTER_SLABS; ++b) at[b + 1] += at[b];
+    memcpy(start, at, sizeof at);
+    for (int i = 0; i < rows; ++i) {
+        const int row = order ? order[i] : i;
+        out[at[slab_of(x[3 * (size_t)row + 2], s->res[m])]++] = row;
+    }
+}
+
 static void vol_backward(const nsr_encoding *e, param_set *p, const real *x, const real *out, int rows,
                          const real *grad_out, real *grad_x, int accumulate_params)
 {
-    const volume_state *s = state_of(e);
+    volume_state *s = state_of(e);
     const int width = vol_n_out(e), C = s->channels, M = s->n_grids;
     if (grad_x) {
 #pragma omp parallel for schedule(static) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
@@ -206,11 +242,26 @@ static void vol_backward(const nsr_encoding *e, param_set *p, const real *x, con
         }
     }
     if (!accumulate_params) return;
-    /* each grid is one thread's: no atomics, and the sums are in the same order for any thread count;
-     * the finest grids (most cache misses) first, so no thread is left alone with one at the end */
-    const int *order = morton_order(state_of(e), x, rows);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(PAR_THREADS) if (PAR_THREADS > 1 && (rows > 1024))
-    for (int m = M - 1; m >= 0; --m) scatter_volume(s, p, m, x, order, rows, grad_out, width);
+    /* no atomics: each grid, or each slab of a fine dense grid, is one thread's, and the sums are in
+     * the same order for any thread count.  The other half of the lookup order's buffer holds the
+     * slab buckets. */
+    const int *order = morton_order(s, x, rows);
+    int *buckets = order ? (order == s->order ? s->order + rows : s->order) : NULL;
+    const int parallel = PAR_THREADS > 1 && rows > 1024;
+    /* whole grids, the finest (most cache misses) first, so no thread is left alone with one at the end */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(PAR_THREADS) if (parallel)
+    for (int m = M - 1; m >= 0; --m)
+        if (!buckets || !scatter_by_slabs(s, m)) scatter_volume(s, p, m, x, order, rows, grad_out, width);
+    for (int m = 0; m < M && buckets; ++m) {
+        if (!scatter_by_slabs(s, m)) continue;
+        int start[SCATTER_SLABS + 1];
+        slab_buckets(s, m, x, order, rows, buckets, start);
+        for (int parity = 0; parity < 2; ++parity) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(PAR_THREADS) if (parallel)
+            for (int b = parity; b < SCATTER_SLABS; b += 2)
+                scatter_volume(s, p, m, x, buckets + start[b], start[b + 1] - start[b], grad_out, width);
+        }
+    }
 }
 
 static const nsr_encoding_ops volume_ops = {
