@@ -35,6 +35,11 @@ void params_init(param_set *p);
 int params_declare(param_set *p, const char *name, int ndim, const size_t *shape, int group);
 /* Allocate zeroed values and gradients for every declared tensor. */
 int params_allocate(param_set *p);
+/* A zeroed buffer of count reals (free() releases it) for a set's values, gradients or companions
+ * (Adam's moments).  Large ones sit on 2 MiB pages where the kernel allows (madvise): feature
+ * volumes are read and scattered at random, and 4 KiB pages would miss the TLB on nearly every
+ * access. */
+real *params_buffer(size_t count);
 real *params_values(const param_set *p, int tensor);
 real *params_grads(const param_set *p, int tensor);
 int params_find(const param_set *p, const char *name); /* index or -1 */

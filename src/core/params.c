@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "phive/errors.h"
 
@@ -36,10 +37,21 @@ int params_declare(param_set *p, const char *name, int ndim, const size_t *shape
     return p->n_tensors++;
 }
 
+real *params_buffer(size_t count)
+{
+    const size_t bytes = (count ? count : 1) * sizeof(real), huge = (size_t)2 << 20;
+    if (bytes < 4 * huge) return calloc(count ? count : 1, sizeof(real));
+    void *buffer = NULL;
+    if (posix_memalign(&buffer, huge, bytes)) return NULL;
+    madvise(buffer, bytes & ~(huge - 1), MADV_HUGEPAGE); /* a hint: refused, the pages stay small */
+    memset(buffer, 0, bytes);
+    return buffer;
+}
+
 int params_allocate(param_set *p)
 {
-    p->values = calloc(p->count ? p->count : 1, sizeof(real));
-    p->grads = calloc(p->count ? p->count : 1, sizeof(real));
+    p->values = params_buffer(p->count);
+    p->grads = params_buffer(p->count);
     if (!p->values || !p->grads) return err_set("out of memory allocating %zu parameters", p->count);
     return 0;
 }
@@ -81,7 +93,7 @@ int params_reshape(param_set *p, int t, int ndim, const size_t *shape, real **co
     }
     const size_t new_total = p->count - p->tensors[t].count + count;
     int failed = 0;
-    for (int b = 0; b <= n_buffers; ++b) failed |= !(fresh[b] = calloc(new_total ? new_total : 1, sizeof(real)));
+    for (int b = 0; b <= n_buffers; ++b) failed |= !(fresh[b] = params_buffer(new_total));
     if (failed) {
         for (int b = 0; b <= n_buffers; ++b) free(fresh[b]);
         free(old_offset);

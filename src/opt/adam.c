@@ -43,8 +43,8 @@ int adam_init(adam *opt, const param_set *p, double beta1, double beta2, double 
     opt->beta2 = beta2;
     opt->eps = eps;
     opt->count = p->count;
-    opt->m = calloc(p->count ? p->count : 1, sizeof(real));
-    opt->v = calloc(p->count ? p->count : 1, sizeof(real));
+    opt->m = params_buffer(p->count);
+    opt->v = params_buffer(p->count);
     if (!opt->m || !opt->v) return err_set("out of memory for Adam state of %zu parameters", p->count);
     return 0;
 }
