@@ -4,9 +4,9 @@
  * Xᵀ.  OpenBLAS (cblas_sgemm / cblas_dgemm) on the host; the CUDA build
  * adds linalg_gemm_device on cuBLAS with the same row-major convention.
  * Large host products are split by rows of C over the OpenMP team (outside
- * parallel regions), one single-threaded OpenBLAS call per thread: backend_init
- * keeps OpenBLAS to one thread, so no pool of its own spins against OpenMP's
- * between calls.
+ * parallel regions), one single-threaded OpenBLAS call per thread, so
+ * OpenBLAS's own thread pool (left to PETSc's factorisations) does not spin
+ * against OpenMP's between calls.
  */
 #ifndef PHIVE_LINALG_H
 #define PHIVE_LINALG_H

@@ -59,7 +59,7 @@ int backend_init(backend *b, const char *want, int local_rank, int local_size, i
 #endif
     b->threads = pick_threads(threads, local_size);
     omp_set_num_threads(b->threads);
-    openblas_set_num_threads(1); /* linalg_gemm splits products over the OpenMP team (linalg.h) */
+    openblas_set_num_threads(b->threads);
     return pick_device(b, want, local_rank);
 }
 

@@ -34,7 +34,9 @@ void linalg_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, cons
         return;
     }
     /* each thread its block of C's rows: op(A)'s rows m0..m1 are A's rows, or its columns when
-     * transposed */
+     * transposed; OpenBLAS single-threaded inside, its own count back for other callers (PETSc) */
+    const int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
 #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num(), T = omp_get_num_threads();
@@ -42,6 +44,7 @@ void linalg_gemm(int trans_a, int trans_b, int m, int n, int k, real alpha, cons
         const real *a_block = trans_a ? a + m0 : a + (size_t)m0 * lda;
         if (m1 > m0) gemm_call(trans_a, trans_b, m1 - m0, n, k, alpha, a_block, lda, b, ldb, beta, c + (size_t)m0 * ldc, ldc);
     }
+    openblas_set_num_threads(blas_threads);
 }
 
 #ifdef PHIVE_CUDA
