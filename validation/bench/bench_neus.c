@@ -125,7 +125,7 @@ static void bench(const bench_case *bc, double peak_gflops)
     if (adam_init(&opt, &p, 0.9, 0.999, 1e-8)) die("adam");
     for (int g = 0; g < 5; ++g) /* networks, the volumes' three bands, the variance (neus.h) */
         if (adam_set_group(&opt, g, sched)) die("adam");
-    double total[STEPS + 1], sample[STEPS + 1], fb[STEPS + 1], tv[STEPS + 1];
+    double total[STEPS + 1], sample[STEPS + 1], fb[STEPS + 1], tv[STEPS + 1], update[STEPS + 1];
     for (int r = 0; r <= STEPS; ++r) {
         const double t0 = now();
         if (neus_sample(&m, &p, &o, &rays, &rng, (uint64_t)r, &ws)) die("neus_sample");
@@ -137,13 +137,14 @@ static void bench(const bench_case *bc, double peak_gflops)
         const double t2 = now();
         if (adam_step(&opt, &p)) die("adam_step");
         const double t3 = now();
-        total[r] = t3 - t0, sample[r] = t1 - t0, fb[r] = t_tv - t1, tv[r] = t2 - t_tv;
+        total[r] = t3 - t0, sample[r] = t1 - t0, fb[r] = t_tv - t1, tv[r] = t2 - t_tv, update[r] = t3 - t2;
     }
     /* drop the warm-up */
     qsort(total + 1, STEPS, sizeof(double), compare_double);
     qsort(sample + 1, STEPS, sizeof(double), compare_double);
     qsort(fb + 1, STEPS, sizeof(double), compare_double);
     qsort(tv + 1, STEPS, sizeof(double), compare_double);
+    qsort(update + 1, STEPS, sizeof(double), compare_double);
     const double step = total[1 + STEPS / 2], samples = (double)RAYS * ws.n_per_ray;
     /* GEMM work per rendered sample: the sampler's SDF forwards (n_samples + the importance samples of
      * all rounds but the last, per S samples), then forward + backward: analytic 6 SDF passes
@@ -158,7 +159,7 @@ static void bench(const bench_case *bc, double peak_gflops)
            "%.1f GFLOP/s = %.0f%% of the sgemm peak)\n",
            bc->name, RAYS, ws.n_per_ray, samples / step, bc->target, step, 100 * sample[1 + STEPS / 2] / step,
            100 * fb[1 + STEPS / 2] / step, 100 * tv[1 + STEPS / 2] / step,
-           100 * (step - sample[1 + STEPS / 2] - fb[1 + STEPS / 2] - tv[1 + STEPS / 2]) / step, flops / 1e6, gflops,
+           100 * update[1 + STEPS / 2] / step, flops / 1e6, gflops,
            100 * gflops / peak_gflops);
     adam_free(&opt);
     neus_workspace_free(&ws, &m);
