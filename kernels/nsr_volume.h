@@ -62,13 +62,24 @@ PHIVE_HD long volume_row(const volume_grid *g, long i, long j, long k)
     return (long)(h & (unsigned)(g->table - 1));
 }
 
-/* Table row and weight of corner c (bits: x, y, z) of the cell. */
+/* Trilinear weight of corner c (bits: x, y, z) of the cell with fractions t. */
+PHIVE_HD real volume_corner_weight(const real *PHIVE_RESTRICT t, int c)
+{
+    return (c & 1 ? t[0] : 1 - t[0]) * (c & 2 ? t[1] : 1 - t[1]) * (c & 4 ? t[2] : 1 - t[2]);
+}
+
+/* Table row of corner c of the cell with base vertex `base`. */
+PHIVE_HD long volume_corner_row(const volume_grid *g, const int *PHIVE_RESTRICT base, int c)
+{
+    return volume_row(g, base[0] + (c & 1), base[1] + ((c >> 1) & 1), base[2] + ((c >> 2) & 1));
+}
+
+/* Table row and weight of corner c of the cell. */
 PHIVE_HD long volume_corner(const volume_grid *g, const int *PHIVE_RESTRICT base, const real *PHIVE_RESTRICT t, int c,
                             real *PHIVE_RESTRICT weight)
 {
-    const int bx = c & 1, by = (c >> 1) & 1, bz = (c >> 2) & 1;
-    *weight = (bx ? t[0] : 1 - t[0]) * (by ? t[1] : 1 - t[1]) * (bz ? t[2] : 1 - t[2]);
-    return volume_row(g, base[0] + bx, base[1] + by, base[2] + bz);
+    *weight = volume_corner_weight(t, c);
+    return volume_corner_row(g, base, c);
 }
 
 /* out (C) = trilinear interpolation of V at x. */

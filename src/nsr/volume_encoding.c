@@ -176,12 +176,12 @@ static void scatter_volume(const volume_state *s, param_set *p, int m, const rea
                 }
             if (i == rows) break;
             memcpy(cell, base, sizeof cell);
-            for (int c = 0; c < 8; ++c) corner_row[c] = volume_row(&grid, base[0] + (c & 1), base[1] + (c >> 1 & 1), base[2] + (c >> 2));
+            for (int c = 0; c < 8; ++c) corner_row[c] = volume_corner_row(&grid, base, c);
             memset(acc, 0, 8 * (size_t)C * sizeof *acc);
         }
         const real *g = grad_out + (size_t)row * width + s->n_pe + m * C;
         for (int c = 0; c < 8; ++c) {
-            const real w = (c & 1 ? t[0] : 1 - t[0]) * (c >> 1 & 1 ? t[1] : 1 - t[1]) * (c >> 2 ? t[2] : 1 - t[2]);
+            const real w = volume_corner_weight(t, c);
             for (int k = 0; k < C; ++k) acc[c * C + k] += w * g[k];
         }
     }
@@ -200,12 +200,14 @@ static int scatter_by_slabs(const volume_state *s, int m)
     return m < first_sparse(s) && r * r * r <= s->table[m] && r - 1 >= 4 * SCATTER_SLABS;
 }
 
-static int slab_of(real z, int r)
+/* The slab of x's cell in a grid of resolution r (volume_cell's, so it is the cell scatter_volume
+ * writes). */
+static int slab_of(const real *x, int r)
 {
-    const real u = (z + 1) * (real)0.5 * (real)(r - 1);
-    int i = u <= 0 ? 0 : (u >= (real)(r - 1) ? r - 1 : (int)u);
-    if (i > r - 2) i = r - 2;
-    return (int)((long)i * SCATTER_SLABS / (r - 1));
+    int base[3];
+    real t[3], dt[3];
+    volume_cell(x, r, base, t, dt);
+    return (int)((long)base[2] * SCATTER_SLABS / (r - 1));
 }
 
 /* The rows of `order` (row order when NULL) bucketed by the slab of their cell in grid m, each
@@ -214,12 +216,12 @@ static void slab_buckets(const volume_state *s, int m, const real *x, const int 
                          int start[SCATTER_SLABS + 1])
 {
     int at[SCATTER_SLABS + 1] = {0};
-    for (int i = 0; i < rows; ++i) ++at[slab_of(x[3 * (size_t)(order ? order[i] : i) + 2], s->res[m]) + 1];
+    for (int i = 0; i < rows; ++i) ++at[slab_of(x + 3 * (size_t)(order ? order[i] : i), s->res[m]) + 1];
     for (int b = 0; b < SCATTER_SLABS; ++b) at[b + 1] += at[b];
     memcpy(start, at, sizeof at);
     for (int i = 0; i < rows; ++i) {
         const int row = order ? order[i] : i;
-        out[at[slab_of(x[3 * (size_t)row + 2], s->res[m])]++] = row;
+        out[at[slab_of(x + 3 * (size_t)row, s->res[m])]++] = row;
     }
 }
 
