@@ -146,17 +146,24 @@ static int check_job(const char *job_dir, const char *ckpt)
     return 0;
 }
 
+/* The job's directory (without trailing slashes, so "dir/" names files "dir/x"), its checkpoint
+ * and its validated config (*cfg, owned by the caller), checked before any tensor is read. */
+static int open_job(const char *job_dir_arg, char *job_dir, size_t dir_size, char *ckpt, size_t ckpt_size, config **cfg)
+{
+    if (snprintf(job_dir, dir_size, "%s", job_dir_arg) >= (int)dir_size)
+        return err_set("job directory path too long: %s", job_dir_arg);
+    for (size_t n = strlen(job_dir); n > 1 && job_dir[n - 1] == '/'; --n) job_dir[n - 1] = '\0';
+    snprintf(ckpt, ckpt_size, "%s/ckpt.h5", job_dir);
+    *cfg = NULL;
+    return check_job(job_dir, ckpt) || job_config(job_dir, ckpt, cfg) ? -1 : 0;
+}
+
 int neus_checkpoint_model(const char *job_dir_arg, config **cfg, neus_model *m, param_set *p, long *iteration)
 {
     char job_dir[4096], ckpt[4200];
-    if (snprintf(job_dir, sizeof job_dir, "%s", job_dir_arg) >= (int)sizeof job_dir)
-        return err_set("job directory path too long: %s", job_dir_arg);
-    for (size_t n = strlen(job_dir); n > 1 && job_dir[n - 1] == '/'; --n) job_dir[n - 1] = '\0'; /* "dir/" names files "dir/x" */
-    snprintf(ckpt, sizeof ckpt, "%s/ckpt.h5", job_dir);
     memset(m, 0, sizeof *m);
     params_init(p);
-    *cfg = NULL;
-    if (check_job(job_dir, ckpt) || job_config(job_dir, ckpt, cfg)) return -1;
+    if (open_job(job_dir_arg, job_dir, sizeof job_dir, ckpt, sizeof ckpt, cfg)) return -1;
     if (load_model(*cfg, ckpt, m, p, iteration)) {
         params_free(p);
         neus_model_free(m);
@@ -167,25 +174,30 @@ int neus_checkpoint_model(const char *job_dir_arg, config **cfg, neus_model *m, 
     return 0;
 }
 
-int neus_mesh_export(const char *job_dir, int resolution, const char *out, int force)
+int neus_mesh_export(const char *job_dir_arg, int resolution, const char *out, int force)
 {
+    char job_dir[4096], ckpt[4200], default_out[4200];
     config *cfg = NULL;
-    neus_model model;
-    param_set params;
-    long iteration = 0;
-    if (neus_checkpoint_model(job_dir, &cfg, &model, &params, &iteration)) return -1;
+    if (open_job(job_dir_arg, job_dir, sizeof job_dir, ckpt, sizeof ckpt, &cfg)) return -1;
     int res = resolution > 0 ? resolution : (int)config_int(cfg, "mesh.resolution");
-    char default_out[4200];
+    if (res < 2) {
+        config_free(cfg);
+        return err_set("%s: the job's mesh.resolution is %d (no mesh): give --resolution N", ckpt, res);
+    }
     snprintf(default_out, sizeof default_out, "%s/mesh_%d.ply", job_dir, res);
     const char *path = out ? out : default_out;
     double scale_mat0[16];
+    neus_model model;
+    memset(&model, 0, sizeof model);
+    param_set params;
+    params_init(&params);
     mesh surface;
     mesh_init(&surface);
+    long iteration = 0;
     /* an existing output is refused before the work, and kept as it is */
-    int status = res < 2 ? err_set("%s: the job's mesh.resolution is %d (no mesh): give --resolution N", job_dir, res)
-                         : (!force && !access(path, F_OK) ? err_set("%s exists (--force replaces it)", path) : 0) ||
-                               job_scale_mat(cfg, scale_mat0) || neus_sdf_mesh(&model, &params, res, scale_mat0, &surface) ||
-                               mesh_write(path, &surface);
+    int status = (!force && !access(path, F_OK) ? err_set("%s exists (--force replaces it)", path) : 0) ||
+                 job_scale_mat(cfg, scale_mat0) || load_model(cfg, ckpt, &model, &params, &iteration) ||
+                 neus_sdf_mesh(&model, &params, res, scale_mat0, &surface) || mesh_write(path, &surface);
     if (!status)
         log_info("%s: %zu vertices, %zu faces (resolution %d, checkpoint of iteration %ld)", path, surface.n_vertices,
                  surface.n_faces, res, iteration);
