@@ -15,25 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda_compare.h"
 #include "raster_scenes.h"
 
 #ifdef PHIVE_CUDA
-#include <cuda_runtime.h>
-
-static int gpu_visible(void)
-{
-    int n = 0;
-    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-/* Largest |a − b| relative to the largest |b|. */
-static double relative_gap(const real *a, const real *b, size_t n)
-{
-    double gap = 0, scale = 1e-12;
-    for (size_t i = 0; i < n; ++i) gap = fmax(gap, fabs(a[i] - b[i])), scale = fmax(scale, fabs(b[i]));
-    return gap / scale;
-}
-
 static void compare_scene(int colour_source, int K, int phong, uint64_t seed)
 {
     enum { W = 97, H = 61 };
@@ -78,24 +63,8 @@ static void compare_scene(int colour_source, int K, int phong, uint64_t seed)
 static void test_cuda_matches_cpu(void **state)
 {
     (void)state;
-    if (!gpu_visible()) {
-        printf("no GPU is visible: the CUDA launchers are compiled but not run here\n");
-        skip();
-    }
+    skip_without_gpu();
     compare_scene(SCENE_TEXTURE, 1, 0, 31);
     compare_scene(SCENE_COLORS, 3, 1, 32);
 }
-#else
-static void test_cuda_matches_cpu(void **state)
-{
-    (void)state;
-    printf("CPU build: no CUDA launchers to compare\n");
-    skip();
-}
 #endif
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cuda_matches_cpu)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}

@@ -19,15 +19,9 @@
 #include "nsr_volume.h"
 #include "phive/rng.h"
 
+#include "cuda_compare.h"
+
 #ifdef PHIVE_CUDA
-#include <cuda_runtime.h>
-
-static int gpu_visible(void)
-{
-    int n = 0;
-    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
 static void *to_device(const void *host, size_t bytes)
 {
     void *d = NULL;
@@ -35,14 +29,6 @@ static void *to_device(const void *host, size_t bytes)
     if (host) assert_int_equal(cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice), cudaSuccess);
     else assert_int_equal(cudaMemset(d, 0, bytes ? bytes : 1), cudaSuccess);
     return d;
-}
-
-/* Largest |a − b| relative to the largest |b|. */
-static double relative_gap(const real *a, const real *b, size_t n)
-{
-    double gap = 0, scale = 1e-12;
-    for (size_t i = 0; i < n; ++i) gap = fmax(gap, fabs(a[i] - b[i])), scale = fmax(scale, fabs(b[i]));
-    return gap / scale;
 }
 
 /* Lookup and scatter of N points through grid g (table rows × C) on both sides; `offset` places
@@ -101,10 +87,7 @@ static void compare_grid(const char *name, volume_grid g, int C, uint64_t seed)
 static void test_cuda_matches_cpu(void **state)
 {
     (void)state;
-    if (!gpu_visible()) {
-        printf("no GPU is visible: the CUDA launchers are compiled but not run here\n");
-        skip();
-    }
+    skip_without_gpu();
     compare_grid("dense", (volume_grid){.r = 17, .table = 17 * 17 * 17}, 4, 1);
     compare_grid("hashed", (volume_grid){.r = 64, .table = 4096}, 2, 2);
     /* 32³ vertices in bricks of 4³ (8 a side), every other brick active, slots in brick order */
@@ -118,17 +101,4 @@ static void test_cuda_matches_cpu(void **state)
                  4, 3);
     free(bricks);
 }
-#else
-static void test_cuda_matches_cpu(void **state)
-{
-    (void)state;
-    printf("CPU build: no CUDA launchers to compare\n");
-    skip();
-}
 #endif
-
-int main(void)
-{
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cuda_matches_cpu)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
