@@ -73,6 +73,13 @@ static double sgemm_gflops(void)
     return 2.0 * ROWS * W * W * REPS / dt / 1e9;
 }
 
+/* The median of a phase's times over the steps after the warm-up (t[0]); sorts t[1..]. */
+static double median_step(double t[STEPS + 1])
+{
+    qsort(t + 1, STEPS, sizeof(double), compare_double);
+    return t[1 + STEPS / 2];
+}
+
 typedef struct {
     const char *name;
     neus_gradient_mode mode;
@@ -139,13 +146,7 @@ static void bench(const bench_case *bc, double peak_gflops)
         const double t3 = now();
         total[r] = t3 - t0, sample[r] = t1 - t0, fb[r] = t_tv - t1, tv[r] = t2 - t_tv, update[r] = t3 - t2;
     }
-    /* drop the warm-up */
-    qsort(total + 1, STEPS, sizeof(double), compare_double);
-    qsort(sample + 1, STEPS, sizeof(double), compare_double);
-    qsort(fb + 1, STEPS, sizeof(double), compare_double);
-    qsort(tv + 1, STEPS, sizeof(double), compare_double);
-    qsort(update + 1, STEPS, sizeof(double), compare_double);
-    const double step = total[1 + STEPS / 2], samples = (double)RAYS * ws.n_per_ray;
+    const double step = median_step(total), samples = (double)RAYS * ws.n_per_ray;
     /* GEMM work per rendered sample: the sampler's SDF forwards (n_samples + the importance samples of
      * all rounds but the last, per S samples), then forward + backward: analytic 6 SDF passes
      * (forward, input gradient, double backward), FD (1 + taps) × 3 passes; colour 3 passes */
@@ -157,9 +158,8 @@ static void bench(const bench_case *bc, double peak_gflops)
     printf("NeuS step, %-22s %d rays × %d samples  %8.0f samples/s  target: >= %.0f samples/s  "
            "(%.3f s per step: sampling %.0f%%, forward + backward %.0f%%, TV %.0f%%, Adam %.0f%%; %.2f MFLOP/sample, "
            "%.1f GFLOP/s = %.0f%% of the sgemm peak)\n",
-           bc->name, RAYS, ws.n_per_ray, samples / step, bc->target, step, 100 * sample[1 + STEPS / 2] / step,
-           100 * fb[1 + STEPS / 2] / step, 100 * tv[1 + STEPS / 2] / step,
-           100 * update[1 + STEPS / 2] / step, flops / 1e6, gflops,
+           bc->name, RAYS, ws.n_per_ray, samples / step, bc->target, step, 100 * median_step(sample) / step,
+           100 * median_step(fb) / step, 100 * median_step(tv) / step, 100 * median_step(update) / step, flops / 1e6, gflops,
            100 * gflops / peak_gflops);
     adam_free(&opt);
     neus_workspace_free(&ws, &m);
